@@ -1,0 +1,81 @@
+"""genplug: a plugin-based framework for generative models in PyTorch.
+
+The core defines what a generative model is (the :class:`Generator`, :class:`Encoder`
+and :class:`Sampler` protocols), how plugins announce themselves (pluggy hooks that
+receive a ``register`` callback), the model-folder format, data, metrics, the trainer
+and the ``genplug`` CLI. Architectures live in plugins.
+
+Importing ``genplug`` does not import torch; :class:`Model`, :class:`Trainer` and the
+other torch-backed names load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genplug._api import create, default_weights, get_sampler, load, sample
+from genplug._errors import GenplugError, IncompatibleError, ModelFileError, PluginError
+from genplug._hookspecs import hookimpl
+from genplug._plugins import API_VERSION, PluginInfo, Registry, registry, reset_registry, use_registry
+from genplug._protocols import Encoder, Generator, Latent, Sampler, check_protocol
+from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "API_VERSION",
+    "ArchitectureSpec",
+    "Data",
+    "DatasetSpec",
+    "Encoder",
+    "Generator",
+    "GenplugError",
+    "IncompatibleError",
+    "Latent",
+    "MetricSpec",
+    "Model",
+    "ModelFileError",
+    "PluginError",
+    "PluginInfo",
+    "Registry",
+    "Sampler",
+    "SamplerSpec",
+    "TrainConfig",
+    "check_protocol",
+    "create",
+    "default_weights",
+    "get_sampler",
+    "hookimpl",
+    "load",
+    "load_data",
+    "registry",
+    "reset_registry",
+    "sample",
+    "save_model",
+    "train",
+    "use_registry",
+]
+
+_LAZY = {
+    # name: module that defines it (imports torch)
+    "Model": "genplug._model",
+    "save_model": "genplug._model",
+    "Data": "genplug._data",
+    "load_data": "genplug._data",
+    "TrainConfig": "genplug._trainer",
+    "train": "genplug._trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genplug' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

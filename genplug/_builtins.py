@@ -1,0 +1,62 @@
+"""The core's own registrations, made through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from genplug._hookspecs import hookimpl
+from genplug._specs import DatasetSpec, MetricSpec
+
+GENPLUG_API = 1
+
+_DENSITIES = {
+    "moons": ("moons", "two interleaved half circles"),
+    "circles": ("circles", "two concentric rings"),
+    "8gaussians": ("eight_gaussians", "eight Gaussians on a circle"),
+    "checkerboard": ("checkerboard", "a 4x4 checkerboard of uniform squares"),
+    "swissroll": ("swissroll", "a 2-D swiss roll"),
+    "pinwheel": ("pinwheel", "five curved arms"),
+}
+
+
+@hookimpl
+def register_datasets(register: Callable[[Any], None]) -> None:
+    register(
+        DatasetSpec(
+            name="digits",
+            kind="image",
+            shape=(1, 8, 8),
+            description="scikit-learn's 8x8 handwritten digits in [0, 1]; 1497 train / 300 test",
+            loader="genplug._data:digits",
+        )
+    )
+    for name, (function, description) in _DENSITIES.items():
+        register(
+            DatasetSpec(
+                name=name,
+                kind="points",
+                shape=(2,),
+                description=f"2-D density: {description}; 10000 train / 2000 test points",
+                loader=f"genplug._data:{function}",
+            )
+        )
+
+
+@hookimpl
+def register_metrics(register: Callable[[Any], None]) -> None:
+    register(
+        MetricSpec(
+            name="fd",
+            description="Frechet distance to held-out digits in a digit classifier's features, "
+            "plus its confidence and class coverage",
+            metric="genplug._metrics:frechet_metric",
+            applies_to=("image",),
+        )
+    )
+    register(
+        MetricSpec(
+            name="nll",
+            description="negative log-likelihood of held-out data in nats and bits/dim, with its kind",
+            metric="genplug._metrics:nll_metric",
+        )
+    )

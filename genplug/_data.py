@@ -1,0 +1,232 @@
+"""Datasets that ship offline, and the user's own files.
+
+Built in: ``digits`` (scikit-learn's 8x8 handwritten digits, 1797 images, scaled to
+[0, 1], a fixed 1497/300 train/test split), and six 2-D densities (``moons``,
+``circles``, ``8gaussians``, ``checkerboard``, ``swissroll``, ``pinwheel``), drawn from a
+fixed seed per split. ``load_data`` also reads a folder of images or a ``.npy`` file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import attrs
+import torch
+
+from genplug._errors import GenplugError
+
+SPLITS = ("train", "test")
+DIGITS_TEST = 300
+POINTS = {"train": 10_000, "test": 2_000}
+_SEEDS = {"train": 0, "test": 1}
+
+
+@attrs.frozen
+class Data:
+    """A dataset in memory.
+
+    Attributes:
+        name: where it came from.
+        kind: ``"image"`` (floats in [0, 1], ``(N, C, H, W)``), ``"points"`` or ``"tokens"``.
+        x: the examples, ``(N, *shape)``.
+        y: integer labels ``(N,)`` when the dataset has them.
+    """
+
+    name: str
+    kind: str
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of one example."""
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise GenplugError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+# -- digits ------------------------------------------------------------------------
+
+
+def digits(split: str = "train") -> Data:
+    """scikit-learn's 8x8 digits as ``(N, 1, 8, 8)`` floats in [0, 1] with labels."""
+    _check_split(split)
+    raw = resources.files("genplug").joinpath("_assets/digits.csv.gz").read_bytes()
+    rows = list(csv.reader(gzip.decompress(raw).decode().splitlines()))
+    table = torch.tensor([[int(v) for v in row] for row in rows], dtype=torch.float32)
+    x = (table[:, :64] / 16.0).reshape(-1, 1, 8, 8)
+    y = table[:, 64].long()
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    idx = order[DIGITS_TEST:] if split == "train" else order[:DIGITS_TEST]
+    return Data("digits", "image", x[idx].contiguous(), y[idx].contiguous())
+
+
+# -- 2-D densities -------------------------------------------------------------------
+# Each takes (n, generator) and returns (n, 2) points, roughly within [-4, 4].
+
+
+def _moons(n: int, g: torch.Generator) -> torch.Tensor:
+    k = n // 2
+    t = torch.rand(n, generator=g) * math.pi
+    upper = torch.stack([torch.cos(t[:k]), torch.sin(t[:k])], 1)
+    lower = torch.stack([1 - torch.cos(t[k:]), 0.5 - torch.sin(t[k:])], 1)
+    x = torch.cat([upper, lower]) + 0.08 * torch.randn(n, 2, generator=g)
+    return (x - torch.tensor([0.5, 0.25])) * 2.0
+
+
+def _circles(n: int, g: torch.Generator) -> torch.Tensor:
+    t = torch.rand(n, generator=g) * 2 * math.pi
+    radius = torch.where(torch.arange(n) % 2 == 0, 1.0, 0.5) * 3.0
+    x = torch.stack([torch.cos(t), torch.sin(t)], 1) * radius[:, None]
+    return x + 0.08 * torch.randn(n, 2, generator=g)
+
+
+def _eight_gaussians(n: int, g: torch.Generator) -> torch.Tensor:
+    angles = torch.arange(8) * (math.pi / 4)
+    centers = torch.stack([torch.cos(angles), torch.sin(angles)], 1) * 2.8
+    which = torch.randint(0, 8, (n,), generator=g)
+    return centers[which] + 0.35 * torch.randn(n, 2, generator=g)
+
+
+def _checkerboard(n: int, g: torch.Generator) -> torch.Tensor:
+    x1 = torch.rand(n, generator=g) * 4 - 2
+    x2 = torch.rand(n, generator=g) - torch.randint(0, 2, (n,), generator=g).float() * 2
+    x2 = x2 + torch.floor(x1) % 2
+    return torch.stack([x1, x2], 1) * 2
+
+
+def _swissroll(n: int, g: torch.Generator) -> torch.Tensor:
+    t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=g))
+    x = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 5
+    return x + 0.1 * torch.randn(n, 2, generator=g)
+
+
+def _pinwheel(n: int, g: torch.Generator) -> torch.Tensor:
+    classes, radial, tangential, rate = 5, 0.3, 0.1, 0.25
+    which = torch.randint(0, classes, (n,), generator=g)
+    feats = torch.randn(n, 2, generator=g) * torch.tensor([radial, tangential])
+    feats[:, 0] += 1.0
+    angles = which.float() * (2 * math.pi / classes) + rate * torch.exp(feats[:, 0])
+    rot = torch.stack([torch.cos(angles), -torch.sin(angles), torch.sin(angles), torch.cos(angles)], 1)
+    return torch.einsum("ni,nij->nj", feats, rot.view(n, 2, 2)) * 2
+
+
+DENSITIES: dict[str, Callable[[int, torch.Generator], torch.Tensor]] = {
+    "moons": _moons,
+    "circles": _circles,
+    "8gaussians": _eight_gaussians,
+    "checkerboard": _checkerboard,
+    "swissroll": _swissroll,
+    "pinwheel": _pinwheel,
+}
+
+
+def density(name: str, split: str = "train") -> Data:
+    """``POINTS[split]`` points of the 2-D density ``name`` from a fixed seed."""
+    _check_split(split)
+    g = torch.Generator().manual_seed(1000 * _SEEDS[split] + sorted(DENSITIES).index(name))
+    return Data(name, "points", DENSITIES[name](POINTS[split], g).float())
+
+
+def _density_loader(name: str) -> Callable[[str], Data]:
+    def load(split: str = "train") -> Data:
+        return density(name, split)
+
+    load.__name__ = name.replace("8", "eight_")
+    return load
+
+
+moons = _density_loader("moons")
+circles = _density_loader("circles")
+eight_gaussians = _density_loader("8gaussians")
+checkerboard = _density_loader("checkerboard")
+swissroll = _density_loader("swissroll")
+pinwheel = _density_loader("pinwheel")
+
+
+# -- the user's files -------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _split(x: torch.Tensor, split: str) -> torch.Tensor:
+    """A fixed 90/10 split of a user's file by a seeded permutation."""
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    n_test = max(1, len(x) // 10)
+    return x[order[n_test:]] if split == "train" else x[order[:n_test]]
+
+
+def from_path(path: Path, split: str = "train") -> Data:
+    """A folder of images (grey or RGB, one size) or a ``.npy`` array of examples."""
+    _check_split(split)
+    if path.is_dir():
+        from PIL import Image
+
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(files) < 2:
+            raise GenplugError(f"{path} holds {len(files)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need at least 2.")
+        arrays = []
+        for file in files:
+            try:
+                with Image.open(file) as img:
+                    img = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "P") else "RGB")
+                    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+                    arrays.append(t.view(img.height, img.width, -1).permute(2, 0, 1))
+            except OSError as exc:
+                raise GenplugError(f"cannot read image {file}: {exc}") from None
+        shapes = {tuple(a.shape) for a in arrays}
+        if len(shapes) > 1:
+            raise GenplugError(f"images in {path} differ in size or channels ({sorted(shapes)}); resize them to one size.")
+        x = torch.stack(arrays).float() / 255.0
+        return Data(str(path), "image", _split(x, split))
+    if path.suffix == ".npy":
+        import numpy as np
+
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise GenplugError(f"cannot read {path} as a numeric .npy array: {exc}") from None
+        if array.ndim < 2 or array.dtype.kind not in "fiub":
+            raise GenplugError(
+                f"{path} holds a {array.dtype} array of shape {array.shape}; expected numbers shaped (N, ...)."
+            )
+        x = torch.from_numpy(np.ascontiguousarray(array))
+        if array.dtype.kind == "f":
+            x = x.float()
+        kind = "image" if x.ndim == 4 else ("tokens" if array.dtype.kind in "iu" and x.ndim == 2 else "points")
+        return Data(str(path), kind, _split(x, split))
+    raise GenplugError(f"{path}: expected a folder of images or a .npy file.")
+
+
+def load_data(name: str | Path, split: str = "train") -> Data:
+    """A registered dataset by name, or the user's folder of images or ``.npy`` file."""
+    from genplug._plugins import registry
+    from genplug._specs import resolve
+
+    _check_split(split)
+    reg = registry()
+    text = str(name)
+    if text in reg.datasets:
+        spec = reg.datasets[text]
+        data = resolve(spec.loader, what=f"dataset {text!r} (plugin {spec.plugin})")(split)
+        if not isinstance(data, Data):
+            raise GenplugError(f"dataset {text!r} of plugin {spec.plugin} returned {type(data).__name__}, not Data")
+        return data
+    path = Path(text).expanduser()
+    if path.exists():
+        return from_path(path, split)
+    raise GenplugError(
+        f"unknown dataset {text!r}: not a registered dataset ({', '.join(sorted(reg.datasets))}) "
+        "and not an existing folder of images or .npy file."
+    )

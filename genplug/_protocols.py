@@ -1,0 +1,156 @@
+"""The protocols every generative model, encoder and sampler satisfies.
+
+They are structural (``typing.Protocol``): any object with the right members fits,
+whether or not it inherits from :class:`genplug.Model`. ``check_protocol`` is what the
+core runs when a plugin registers or composes something; it names what is missing.
+
+Nothing here imports torch, so that ``genplug list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+if TYPE_CHECKING:
+    import torch
+
+#: Log-likelihood kinds a model may declare in ``log_prob_kinds``. ``exact`` is the exact
+#: log-density (flows, autoregressive models); ``elbo`` and ``iwae`` are lower bounds
+#: (VAEs, diffusion). A plugin may declare another named bound; an empty tuple means the
+#: model has no likelihood (GANs).
+KNOWN_LOG_PROB_KINDS = ("exact", "elbo", "iwae")
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Draws samples in data space.
+
+    Members:
+        event_shape: the shape of one sample, e.g. ``(1, 8, 8)`` or ``(2,)``.
+        log_prob_kinds: the likelihood kinds ``log_prob`` can compute, the default
+            first; ``()`` when the model has no likelihood.
+        sample: ``sample(n, *, generator=None, **condition) -> Tensor`` of shape
+            ``(n, *event_shape)``; the same seeded ``torch.Generator`` gives the same
+            samples.
+
+    Optional capability: ``log_prob(x, *, kind=None, generator=None, **options) ->
+    Tensor`` of shape ``(batch,)`` in nats, present exactly when ``log_prob_kinds``
+    is not empty.
+    """
+
+    event_shape: tuple[int, ...]
+    log_prob_kinds: tuple[str, ...]
+
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, **condition: Any
+    ) -> torch.Tensor: ...
+
+
+@attrs.frozen
+class Latent:
+    """What ``Encoder.encode`` returns.
+
+    Attributes:
+        sample: a latent drawn from the posterior (reparameterised, so gradients flow),
+            or the deterministic code for encoders without a posterior.
+        mean: the posterior mean; equals ``sample`` for deterministic encoders.
+        scale: the posterior standard deviation, or ``None`` for deterministic encoders.
+    """
+
+    sample: Any
+    mean: Any
+    scale: Any = None
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Maps data to a latent space and back.
+
+    Members:
+        latent_shape: the shape of one latent, e.g. ``(8,)`` or ``(4, 4, 4)``.
+        encode: ``encode(x, *, generator=None) -> Latent``.
+        decode: ``decode(z) -> Tensor`` in data space.
+    """
+
+    latent_shape: tuple[int, ...]
+
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Latent: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """A procedure that turns a model's predictions into samples, apart from the network.
+
+    Members:
+        name: the registered name, e.g. ``"ddim"``.
+        requires: what the sampler needs of a model, as ``{attribute: allowed values}``,
+            e.g. ``{"prediction_type": ("epsilon", "v_prediction")}``. ``check`` refuses a
+            model whose attribute is missing or not allowed.
+        check: ``check(model) -> None``; raises :class:`genplug.IncompatibleError`.
+        __call__: ``sampler(model, n, *, steps=None, generator=None) -> Tensor``.
+    """
+
+    name: str
+    requires: dict[str, tuple[Any, ...]]
+
+    def check(self, model: Any) -> None: ...
+
+    def __call__(
+        self,
+        model: Any,
+        n: int,
+        *,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...
+
+
+PROTOCOLS: dict[str, type] = {"generator": Generator, "encoder": Encoder, "sampler": Sampler}
+
+
+def _protocol_members(protocol: type) -> list[str]:
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if inspect.isfunction(v) and not n.startswith("_")}
+    if "__call__" in vars(protocol):
+        names.add("__call__")
+    return sorted(names)
+
+
+def missing_members(obj: Any, protocol: type) -> list[str]:
+    """Names of ``protocol``'s members that ``obj`` (an instance or a class) lacks.
+
+    For a class, annotated attributes count as present when the class declares them
+    (as a class attribute, an annotation, or a property), since instances set them in
+    ``__init__``.
+    """
+    missing = []
+    for name in _protocol_members(protocol):
+        if hasattr(obj, name):
+            continue
+        if inspect.isclass(obj) and any(name in getattr(k, "__annotations__", {}) for k in obj.__mro__):
+            continue
+        missing.append(name)
+    if protocol is Generator and not missing:
+        kinds = getattr(obj, "log_prob_kinds", ())
+        if not isinstance(kinds, property) and kinds and not callable(getattr(obj, "log_prob", None)):
+            missing.append("log_prob (declared log_prob_kinds " + repr(tuple(kinds)) + ")")
+    return missing
+
+
+def check_protocol(obj: Any, protocol: str | type, *, what: str) -> None:
+    """Raise :class:`PluginError` naming ``what`` and each missing member of ``protocol``."""
+    from genplug._errors import PluginError
+
+    proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
+    missing = missing_members(obj, proto)
+    if missing:
+        raise PluginError(
+            f"{what} does not satisfy the {proto.__name__} protocol: missing "
+            + ", ".join(missing)
+            + f". Add {'it' if len(missing) == 1 else 'them'} (see genplug.{proto.__name__})."
+        )
