@@ -85,7 +85,7 @@ def load_tensors(path: Path, *, device: str | torch.device = "cpu") -> dict[str,
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     if attrs.has(type(config)):
-        return attrs.asdict(config, retain_collection_types=False)
+        return attrs.asdict(config)
     raise TypeError(f"model config must be an attrs class, got {type(config).__name__}")
 
 

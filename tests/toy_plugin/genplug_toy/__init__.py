@@ -1,0 +1,1 @@
+"""genplug-toy: a test plugin with one tiny architecture, ``toy-gaussian``."""

@@ -1,0 +1,18 @@
+"""Registration only: importing this module imports no torch."""
+
+import genplug
+
+GENPLUG_API = 1
+
+
+@genplug.hookimpl
+def register_architectures(register):
+    register(
+        genplug.ArchitectureSpec(
+            name="toy-gaussian",
+            family="other",
+            description="a diagonal Gaussian with a learned mean and scale per dimension",
+            model="genplug_toy.model:ToyGaussian",
+            default_weights="genplug_toy:weights",
+        )
+    )
