@@ -1,0 +1,3 @@
+from genplug._cli import main
+
+main()

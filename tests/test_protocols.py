@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genplug
+from genplug._protocols import missing_members
+
+
+class GoodGenerator:
+    event_shape = (2,)
+    log_prob_kinds = ()
+
+    def sample(self, n, *, generator=None, **condition):
+        return torch.zeros(n, 2)
+
+
+class ClaimsLikelihood(GoodGenerator):
+    log_prob_kinds = ("exact",)
+
+
+class GoodEncoder:
+    latent_shape = (3,)
+
+    def encode(self, x, *, generator=None):
+        return genplug.Latent(sample=x[:, :3], mean=x[:, :3])
+
+    def decode(self, z):
+        return z
+
+
+def test_instances_and_classes_satisfy_protocols():
+    assert isinstance(GoodGenerator(), genplug.Generator)
+    assert isinstance(GoodEncoder(), genplug.Encoder)
+    assert missing_members(GoodGenerator, genplug.Generator) == []
+    genplug.check_protocol(GoodEncoder, "encoder", what="test encoder")
+
+
+def test_missing_members_are_named():
+    with pytest.raises(genplug.PluginError, match=r"my thing does not satisfy the Encoder protocol: missing decode"):
+        genplug.check_protocol(GoodGenerator(), "encoder", what="my thing")
+    assert missing_members(object(), genplug.Generator) == ["event_shape", "log_prob_kinds", "sample"]
+
+
+def test_declared_likelihood_needs_log_prob():
+    with pytest.raises(genplug.PluginError, match=r"log_prob \(declared log_prob_kinds \('exact',\)\)"):
+        genplug.check_protocol(ClaimsLikelihood, "generator", what="x")
+
+
+def test_model_base_class_satisfies_generator(toy):
+    genplug.check_protocol(toy, "generator", what="toy")
+    assert toy.event_shape == (2,)
+    assert toy.log_prob_kinds == ("exact",)
+    assert toy.log_prob(torch.zeros(5, 2)).shape == (5,)
+
+
+def test_sampler_protocol():
+    class S:
+        name = "s"
+        requires: dict = {}
+
+        def check(self, model):
+            pass
+
+        def __call__(self, model, n, *, steps=None, generator=None):
+            return torch.zeros(n)
+
+    assert isinstance(S(), genplug.Sampler)
+    assert missing_members(object(), genplug.Sampler) == ["__call__", "check", "name", "requires"]
