@@ -1,0 +1,360 @@
+"""The variational autoencoder (``vae``): a diagonal-Gaussian posterior q(z | x), a standard
+normal prior p(z) and a decoder likelihood p(x | z) chosen in the config.
+
+Notation:
+
+==============  ==============================================================
+``x``           an example in data space, ``(B, *data_shape)``
+``z``           a latent vector, ``(B, latent_dim)``
+``mean, scale`` the posterior q(z | x) = N(mean, diag(scale^2))
+``log_px``      log p(x | z), the decoder likelihood, summed over dimensions
+``kl``          KL(q(z | x) || N(0, I)), in closed form
+``log_w``       an importance weight log p(x | z) + log p(z) - log q(z | x)
+==============  ==============================================================
+
+Training maximises the beta-weighted ELBO, E_q[log p(x | z)] - beta_t KL, where beta_t
+grows linearly from 0 to ``beta`` over ``warmup_steps`` (KL warm-up). ``log_prob`` reports
+two lower bounds on log p(x): the ELBO (eq. 3 of Kingma & Welling) and the k-sample
+importance-weighted bound (eq. 8 of Burda et al.), which is never looser in expectation
+and tightens as k grows.
+
+References:
+    Kingma, Welling. Auto-Encoding Variational Bayes. ICLR 2014. arXiv:1312.6114.
+    Rezende, Mohamed, Wierstra. Stochastic Backpropagation and Approximate Inference in
+    Deep Generative Models. ICML 2014. arXiv:1401.4082.
+    Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. ICLR 2016.
+    arXiv:1509.00519.
+    Higgins et al. beta-VAE: Learning Basic Visual Concepts with a Constrained Variational
+    Framework. ICLR 2017.
+    Bowman et al. Generating Sentences from a Continuous Space. CoNLL 2016.
+    arXiv:1511.06349 (KL warm-up).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+import genplug
+from genplug import GenplugError
+from genplug_vae.likelihoods import NAMES as LIKELIHOODS
+from genplug_vae.likelihoods import make_likelihood
+from genplug_vae.networks import MLP, ConvDecoder, ConvEncoder
+
+MIN_POSTERIOR_SCALE = 1e-4  # keeps log q(z | x) finite
+OUTPUTS = ("auto", "mean", "draw")
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or value <= 0:
+        raise ValueError(f"VAEConfig.{attribute.name} must be positive, got {value!r}")
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            raise ValueError(f"VAEConfig.{attribute.name}={value!r}; choose one of {', '.join(allowed)}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class VAEConfig:
+    """The configuration of a :class:`VAE`; every field is saved in ``config.json``."""
+
+    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple)  # (C, H, W) images or (D,) vectors
+    latent_dim: int = attrs.field(default=8, validator=_positive)  # size of the latent vector z
+    network: str = attrs.field(default="auto", validator=_one_of("auto", "conv", "mlp"))  # auto: conv for (C, H, W)
+    hidden: int = attrs.field(default=32, validator=_positive)  # conv: first-stage channels (doubled per downsample)
+    downsamples: int = attrs.field(default=2, validator=attrs.validators.ge(0))  # conv: stride-2 stages
+    mlp_hidden: int = attrs.field(default=256, validator=_positive)  # width of the fully connected layers
+    mlp_depth: int = attrs.field(default=2, validator=_positive)  # mlp network: hidden layers in encoder and decoder
+    likelihood: str = attrs.field(default="auto", validator=_one_of("auto", *LIKELIHOODS))  # auto: see likelihood_name
+    levels: int = attrs.field(default=17, validator=attrs.validators.ge(2))  # logistic: values k/(levels-1); 8-bit: 256
+    min_scale: float = attrs.field(default=1e-3, validator=_positive)  # gaussian: floor on the decoder's std
+    beta: float = attrs.field(default=1.0, validator=_positive)  # weight of the KL term in the training loss
+    warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # KL weight rises 0 -> beta over these
+    output: str = attrs.field(default="auto", validator=_one_of(*OUTPUTS))  # sample(): "mean", "draw"; see output_name
+    iwae_k: int = attrs.field(default=100, validator=_positive)  # importance samples of log_prob(kind="iwae")
+
+    def __attrs_post_init__(self) -> None:
+        if not self.data_shape or any(not isinstance(d, int) or d <= 0 for d in self.data_shape):
+            raise ValueError(
+                f"VAEConfig.data_shape must be positive ints such as (1, 8, 8) or (2,), got {self.data_shape}"
+            )
+        if self.network_name == "conv":
+            if len(self.data_shape) != 3:
+                raise ValueError(
+                    f"VAEConfig.network='conv' needs images (C, H, W), got data_shape={self.data_shape}; "
+                    "use network='mlp'"
+                )
+            factor = 2**self.downsamples
+            if self.data_shape[1] % factor or self.data_shape[2] % factor:
+                raise ValueError(
+                    f"VAEConfig.downsamples={self.downsamples} needs H and W divisible by {factor}, got "
+                    f"data_shape={self.data_shape}; lower downsamples"
+                )
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.data_shape) == 3
+
+    @property
+    def network_name(self) -> str:
+        """``conv`` for images, ``mlp`` for everything else, unless ``network`` says otherwise."""
+        if self.network != "auto":
+            return self.network
+        return "conv" if self.is_image else "mlp"
+
+    @property
+    def likelihood_name(self) -> str:
+        """``logistic`` (discrete values in [0, 1]) for images, ``gaussian`` for vectors, unless set."""
+        if self.likelihood != "auto":
+            return self.likelihood
+        return "logistic" if self.is_image else "gaussian"
+
+    @property
+    def output_name(self) -> str:
+        """What ``sample`` returns: the decoder mean for images (sharper digits, lower FD), a draw
+        from the likelihood for vectors (the mean would collapse 2-D densities onto a curve)."""
+        if self.output != "auto":
+            return self.output
+        return "mean" if self.is_image else "draw"
+
+
+class VAE(genplug.Model):
+    """A VAE with a diagonal-Gaussian posterior; a ``Generator`` and an ``Encoder``.
+
+    Arguments:
+        config: a :class:`VAEConfig`.
+
+    Example:
+        >>> model = VAE(VAEConfig(data_shape=(2,), latent_dim=2))
+        >>> model.sample(3, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([3, 2])
+        >>> model.encode(torch.zeros(3, 2)).mean.shape
+        torch.Size([3, 2])
+    """
+
+    architecture = "vae"
+    config_class = VAEConfig
+    log_prob_kinds = ("elbo", "iwae")
+    train_defaults = {"lr": 1e-3, "batch_size": 128, "steps": 5000}
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.likelihood = make_likelihood(c.likelihood_name, levels=c.levels, min_scale=c.min_scale)
+        n_params = self.likelihood.n_params
+        if c.network_name == "conv":
+            channels, height, width = c.data_shape
+            self.encoder = ConvEncoder(channels, height, width, c.hidden, c.downsamples, c.mlp_hidden, 2 * c.latent_dim)
+            self.decoder = ConvDecoder(
+                c.latent_dim, height, width, c.hidden, c.downsamples, c.mlp_hidden, n_params * channels
+            )
+        else:
+            size = math.prod(c.data_shape)
+            self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim)
+            self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size)
+        # Optimisation steps taken, for the KL warm-up; saved with the weights so a resumed run
+        # continues the schedule.
+        self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The shape of one latent: ``(latent_dim,)``."""
+        return (self.config.latent_dim,)
+
+    # -- encoder and decoder -------------------------------------------------------
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and scale of q(z | x), each ``(B, latent_dim)``."""
+        mean, raw = self.encoder(x).chunk(2, dim=1)
+        return mean, F.softplus(raw) + MIN_POSTERIOR_SCALE
+
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> genplug.Latent:
+        """The posterior q(z | x): its mean, scale and a reparameterised sample (gradients flow)."""
+        self._check_input(x)
+        mean, scale = self.posterior(x)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return genplug.Latent(sample=mean + scale * eps, mean=mean, scale=scale)
+
+    def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
+        """The likelihood's parameters for latents ``z``: ``(B, n_params * C, ...)``."""
+        shape = self.config.data_shape
+        out = self.decoder(z)
+        return out.view(z.shape[0], self.likelihood.n_params * shape[0], *shape[1:])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder mean E[x | z], ``(B, *data_shape)``; images are floats in [0, 1]."""
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise GenplugError(f"decode takes latents of shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        return self._to_data(self.likelihood.mean(self.decoder_params(z)))
+
+    def _to_data(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0, 1) if self.config.is_image else x
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.event_shape:
+            raise GenplugError(
+                f"the VAE takes examples of shape (B, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}"
+            )
+
+    # -- generation ------------------------------------------------------------------
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        output: str | None = None,
+    ) -> torch.Tensor:
+        """Draw z ~ N(0, temperature^2 I) and decode it.
+
+        Arguments:
+            n: the number of samples.
+            generator: seeds the latents (and the draws when ``output="draw"``).
+            temperature: scales the prior's standard deviation.
+            output: ``"mean"`` returns the decoder mean E[x | z], ``"draw"`` a draw
+                x ~ p(x | z); ``None`` uses the config (the mean for images, a draw for vectors).
+
+        Returns:
+            ``(n, *data_shape)`` in data space.
+        """
+        output = output or self.config.output_name
+        if output not in OUTPUTS[1:]:
+            raise GenplugError(f"output={output!r}; choose 'mean' (the decoder mean) or 'draw' (a draw from p(x | z))")
+        z = temperature * torch.randn((n, self.config.latent_dim), generator=generator, device=self.device)
+        params = self.decoder_params(z)
+        if output == "mean":
+            return self._to_data(self.likelihood.mean(params))
+        return self._to_data(self.likelihood.sample(params, generator=generator))
+
+    def interpolate(
+        self,
+        x0: torch.Tensor,
+        x1: torch.Tensor,
+        steps: int,
+        *,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Decode ``steps`` latents on the path between ``x0`` and ``x1``; see
+        :func:`genplug_vae.interpolate` for the options."""
+        from genplug_vae.latent import interpolate
+
+        return interpolate(self, x0, x1, steps, generator=generator, **options)
+
+    # -- training ----------------------------------------------------------------------
+
+    def kl_weight(self) -> float:
+        """beta_t: rises linearly from beta / warmup_steps to beta over the warm-up."""
+        c = self.config
+        if c.warmup_steps == 0:
+            return c.beta
+        return c.beta * min(1.0, (int(self.train_step) + 1) / c.warmup_steps)
+
+    def elbo_terms(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-sample log p(x | z) with z ~ q(z | x), and the closed-form KL; each ``(B,)``."""
+        latent = self.encode(x, generator=generator)
+        log_px = self.likelihood.log_prob(x, self.decoder_params(latent.sample))
+        mean, scale = latent.mean, latent.scale
+        kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(1)  # KL(N(mean, scale^2) || N(0, 1))
+        return log_px, kl
+
+    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The negative beta-weighted ELBO in nats per example, at the current KL weight."""
+        log_px, kl = self.elbo_terms(batch, generator=generator)
+        return -(log_px - self.kl_weight() * kl).mean()
+
+    def training_step(
+        self,
+        batch: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, float]:
+        """One step on the beta-weighted ELBO; advances the warm-up counter."""
+        (optimizer,) = optimizers.values()
+        optimizer.zero_grad(set_to_none=True)
+        weight = self.kl_weight()
+        log_px, kl = self.elbo_terms(batch, generator=generator)
+        loss = -(log_px - weight * kl).mean()
+        loss.backward()
+        optimizer.step()
+        self.train_step += 1
+        elbo = (log_px - kl).mean().detach()
+        return {"loss": float(loss.detach()), "elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
+
+    # -- likelihood bounds ----------------------------------------------------------
+
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        *,
+        kind: str | None = None,
+        k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """A lower bound on log p(x) per example, in nats.
+
+        Arguments:
+            x: ``(B, *data_shape)``.
+            kind: ``"elbo"`` (the default) or ``"iwae"``.
+            k: posterior samples: the ELBO averages log p(x | z) over ``k`` (default 1) and
+                subtracts the closed-form KL; the IWAE bound uses ``k`` importance samples
+                (default ``config.iwae_k``). :meth:`log_prob_label` names the result.
+            generator: seeds the posterior samples.
+
+        Returns:
+            ``(B,)``; for the discretized logistic likelihood a bound on the log-probability
+            of the discrete data, for the Gaussian a bound on a log-density.
+        """
+        kind = kind or self.log_prob_kinds[0]
+        if kind not in self.log_prob_kinds:
+            raise GenplugError(f"the VAE computes log_prob kinds {', '.join(self.log_prob_kinds)}; got kind={kind!r}")
+        k = k if k is not None else (1 if kind == "elbo" else self.config.iwae_k)
+        return self.bounds(x, k=k, generator=generator)[kind]
+
+    def log_prob_label(self, kind: str | None = None, k: int | None = None) -> str:
+        """How to report ``log_prob(kind=kind, k=k)``: ``"elbo"`` or ``"iwae-100"``."""
+        kind = kind or self.log_prob_kinds[0]
+        if kind == "iwae":
+            return f"iwae-{k if k is not None else self.config.iwae_k}"
+        return kind
+
+    def bounds(
+        self, x: torch.Tensor, *, k: int, generator: torch.Generator | None = None, chunk: int = 8192
+    ) -> dict[str, torch.Tensor]:
+        """The ELBO and the IWAE-``k`` bound from the same ``k`` posterior samples, each ``(B,)``.
+
+        ``chunk`` bounds how many (sample, example) pairs are decoded at once.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+            raise GenplugError(f"k is the number of posterior samples, a positive integer; got {k!r}")
+        self._check_input(x)
+        mean, scale = self.posterior(x)  # (B, L) each
+        batch = x.shape[0]
+        per_chunk = max(1, chunk // batch)
+        log_px_all, log_w_all = [], []
+        for start in range(0, k, per_chunk):
+            c = min(per_chunk, k - start)
+            eps = torch.randn((c, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + scale * eps  # (c, B, L)
+            params = self.decoder_params(z.flatten(0, 1))
+            log_px = self.likelihood.log_prob(x.expand(c, *x.shape).flatten(0, 1), params).view(c, batch)
+            log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+            log_qz = (-0.5 * (eps**2 + math.log(2 * math.pi)) - scale.log()).sum(-1)
+            log_px_all.append(log_px)
+            log_w_all.append(log_px + log_pz - log_qz)
+        log_px = torch.cat(log_px_all)  # (k, B)
+        log_w = torch.cat(log_w_all)  # (k, B)
+        kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(1)
+        return {"elbo": log_px.mean(0) - kl, "iwae": torch.logsumexp(log_w, 0) - math.log(k)}

@@ -1,0 +1,25 @@
+"""Registration only: importing this module imports no torch and no model code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import genplug
+
+GENPLUG_API = 1
+
+
+@genplug.hookimpl
+def register_architectures(register: Callable[[Any], None]) -> None:
+    register(
+        genplug.ArchitectureSpec(
+            name="vae",
+            family="vae",
+            description="variational autoencoder: Gaussian posterior, conv/MLP networks, "
+            "Bernoulli, Gaussian or discretized-logistic decoder; ELBO and IWAE bounds",
+            model="genplug_vae.model:VAE",
+            provides=("generator", "encoder"),
+            default_weights="genplug_vae:weights",
+        )
+    )

@@ -1,0 +1,254 @@
+"""Contract and behaviour tests of the ``vae`` architecture."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from genplug_vae import VAE, VAEConfig, encode_dataset, interpolate, latent_stats, reconstruct
+
+import genplug
+
+# Small configurations covering every network and likelihood.
+CONFIGS = {
+    "conv-logistic": dict(data_shape=(1, 8, 8), latent_dim=4, hidden=4, mlp_hidden=16),
+    "conv-bernoulli": dict(data_shape=(1, 8, 8), latent_dim=4, hidden=4, mlp_hidden=16, likelihood="bernoulli"),
+    "conv-gaussian-rgb": dict(
+        data_shape=(3, 4, 4), latent_dim=3, hidden=4, mlp_hidden=16, downsamples=1, likelihood="gaussian"
+    ),
+    "mlp-image": dict(data_shape=(1, 8, 8), latent_dim=2, network="mlp", mlp_hidden=16, likelihood="bernoulli"),
+    "mlp-points": dict(data_shape=(2,), latent_dim=2, mlp_hidden=16),
+}
+
+
+def make(name: str) -> VAE:
+    torch.manual_seed(0)
+    return genplug.create("vae", **CONFIGS[name])
+
+
+def data_for(model: VAE, n: int = 5, seed: int = 0) -> torch.Tensor:
+    """Examples the model's likelihood accepts: k/16 grey levels for images, reals for points."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, *model.event_shape)
+    if model.config.is_image:
+        return torch.randint(0, 17, shape, generator=g).float() / 16
+    return torch.randn(shape, generator=g)
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def model(request: pytest.FixtureRequest) -> VAE:
+    return make(request.param)
+
+
+def test_registered_through_the_entry_point() -> None:
+    genplug.reset_registry()
+    spec = genplug.registry().architecture("vae")
+    assert spec.plugin == "genplug-vae"
+    assert spec.family == "vae"
+    assert set(spec.provides) == {"generator", "encoder"}
+    assert spec.load_class() is VAE  # checks both protocols on the class
+
+
+def test_satisfies_both_protocols(model: VAE) -> None:
+    assert isinstance(model, genplug.Generator)
+    assert isinstance(model, genplug.Encoder)
+    genplug.check_protocol(model, "generator", what="vae")
+    genplug.check_protocol(model, "encoder", what="vae")
+    assert model.log_prob_kinds == ("elbo", "iwae")
+    assert model.latent_shape == (model.config.latent_dim,)
+
+
+def test_encode_decode_sample_shapes(model: VAE) -> None:
+    x = data_for(model)
+    latent = model.encode(x, generator=torch.Generator().manual_seed(0))
+    assert isinstance(latent, genplug.Latent)
+    for t in (latent.sample, latent.mean, latent.scale):
+        assert t.shape == (5, *model.latent_shape)
+    assert bool((latent.scale > 0).all())
+    assert model.decode(latent.sample).shape == x.shape
+    for output in ("mean", "draw"):
+        x = model.sample(3, generator=torch.Generator().manual_seed(0), output=output)
+        assert x.shape == (3, *model.event_shape)
+    if model.config.is_image:
+        y = model.decode(latent.mean).detach()
+        assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_encode_refuses_wrong_shapes() -> None:
+    model = make("conv-logistic")
+    with pytest.raises(genplug.GenplugError, match=r"\(B, 1, 8, 8\)"):
+        model.encode(torch.zeros(2, 64))
+    with pytest.raises(genplug.GenplugError, match=r"\(B, 4\)"):
+        model.decode(torch.zeros(2, 5))
+
+
+def test_same_seed_same_samples(model: VAE) -> None:
+    def draw(seed: int, output: str) -> torch.Tensor:
+        return model.sample(6, generator=torch.Generator().manual_seed(seed), output=output)
+
+    for output in ("mean", "draw"):
+        assert torch.equal(draw(1, output), draw(1, output))
+        assert not torch.equal(draw(1, output), draw(2, output))
+    x = data_for(model)
+    one = model.encode(x, generator=torch.Generator().manual_seed(3)).sample
+    assert torch.equal(one, model.encode(x, generator=torch.Generator().manual_seed(3)).sample)
+
+
+def test_temperature_zero_decodes_the_prior_mean() -> None:
+    model = make("conv-logistic")
+    x = model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.0)
+    assert torch.allclose(x, model.decode(torch.zeros(2, 4)).expand_as(x))
+
+
+def test_gradients_reach_every_parameter(model: VAE) -> None:
+    loss = model.loss(data_for(model), generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+    assert missing == []
+
+
+def test_save_load_round_trip(model: VAE, tmp_path) -> None:
+    model.train_step.fill_(7)
+    model.save_pretrained(tmp_path / "m")
+    loaded = genplug.load(tmp_path / "m")
+    assert isinstance(loaded, VAE) and loaded.config == model.config
+    assert int(loaded.train_step) == 7
+    model.eval()
+    x = data_for(model)
+    for m in (model, loaded):
+        m.outputs = (
+            m.sample(4, generator=torch.Generator().manual_seed(0)),
+            m.encode(x, generator=torch.Generator().manual_seed(0)).sample,
+            m.log_prob(x, kind="iwae", k=5, generator=torch.Generator().manual_seed(0)),
+        )
+    for a, b in zip(model.outputs, loaded.outputs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_kl_warmup_rises_to_beta_and_counts_steps() -> None:
+    model = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=4)
+    optimizers = model.configure_optimizers(1e-3)
+    weights = []
+    for _ in range(6):
+        figures = model.training_step(data_for(model, 8), optimizers, generator=torch.Generator().manual_seed(0))
+        weights.append(figures["beta"])
+    assert weights == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert int(model.train_step) == 6
+    assert genplug.create("vae", **CONFIGS["mlp-points"]).kl_weight() == 1.0  # no warm-up: beta from the start
+
+
+def test_loss_is_the_beta_weighted_negative_elbo() -> None:
+    model = genplug.create("vae", **CONFIGS["conv-logistic"], beta=0.25)
+    x = data_for(model)
+    log_px, kl = model.elbo_terms(x, generator=torch.Generator().manual_seed(0))
+    loss = model.loss(x, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(loss, -(log_px - 0.25 * kl).mean())
+    assert bool((kl >= 0).all())
+
+
+def test_log_prob_kinds_labels_and_errors() -> None:
+    model = make("conv-logistic")
+    x = data_for(model)
+    g = torch.Generator().manual_seed(0)
+    assert model.log_prob(x, generator=g).shape == (5,)
+    assert model.log_prob(x, kind="iwae", k=3, generator=g).shape == (5,)
+    assert model.log_prob_label() == "elbo"
+    assert model.log_prob_label("iwae") == "iwae-100"
+    assert model.log_prob_label("iwae", k=7) == "iwae-7"
+    with pytest.raises(genplug.GenplugError, match="elbo, iwae"):
+        model.log_prob(x, kind="exact")
+    with pytest.raises(genplug.GenplugError, match="positive integer"):
+        model.log_prob(x, kind="iwae", k=0)
+
+
+def test_iwae_with_one_sample_is_a_single_sample_elbo() -> None:
+    # log w = log p(x|z) + log p(z) - log q(z|x); with the closed-form KL the ELBO differs
+    # from log w only by the KL's Monte Carlo error, which is zero on average.
+    model = make("mlp-points")
+    x = data_for(model, 4000)
+    bounds = model.bounds(x, k=1, generator=torch.Generator().manual_seed(0))
+    assert float((bounds["iwae"] - bounds["elbo"]).mean().detach()) == pytest.approx(0.0, abs=0.05)
+
+
+def test_bounds_chunking_does_not_change_the_result() -> None:
+    model = make("conv-logistic")
+    x = data_for(model, 6)
+    whole = model.bounds(x, k=9, generator=torch.Generator().manual_seed(0))
+    chunked = model.bounds(x, k=9, generator=torch.Generator().manual_seed(0), chunk=12)  # 2 samples per chunk
+    for kind in whole:
+        assert torch.allclose(whole[kind], chunked[kind], atol=1e-5)
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(genplug.ModelFileError, match="latent_dim must be positive"):
+        genplug.create("vae", latent_dim=0)
+    with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of"):
+        genplug.create("vae", likelihood="poisson")
+    with pytest.raises(genplug.ModelFileError, match="network='conv' needs images"):
+        genplug.create("vae", data_shape=(2,), network="conv")
+    with pytest.raises(genplug.ModelFileError, match="downsamples=3 needs H and W divisible by 8"):
+        genplug.create("vae", data_shape=(1, 12, 12), downsamples=3)
+
+
+def test_auto_choices_follow_the_data() -> None:
+    image, points = VAEConfig(data_shape=(1, 8, 8)), VAEConfig(data_shape=(2,))
+    assert (image.network_name, image.likelihood_name, image.output_name) == ("conv", "logistic", "mean")
+    assert (points.network_name, points.likelihood_name, points.output_name) == ("mlp", "gaussian", "draw")
+
+
+def test_training_improves_the_elbo_on_a_2d_density() -> None:
+    model = genplug.create("vae", **CONFIGS["mlp-points"])
+    data = genplug.load_data("moons", "test")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        before = float(model.log_prob(data.x, generator=g).mean())
+    genplug.train(model, data, genplug.TrainConfig(steps=150, batch_size=128, lr=3e-3), progress=False)
+    with torch.no_grad():
+        after = float(model.log_prob(data.x, generator=g).mean())
+    assert after > before + 1.0
+
+
+# -- latent tools -------------------------------------------------------------------
+
+
+def test_interpolate_shape_and_endpoints() -> None:
+    model = make("conv-logistic")
+    x = data_for(model, 2)
+    for method in ("linear", "slerp"):
+        strip = interpolate(model, x[0], x[1:2], 7, method=method)
+        assert strip.shape == (7, 1, 8, 8)
+        ends = reconstruct(model, x)
+        assert torch.allclose(strip[0], ends[0], atol=1e-5)
+        assert torch.allclose(strip[-1], ends[1], atol=1e-5)
+    assert torch.equal(model.interpolate(x[:1], x[1:], 5), interpolate(model, x[:1], x[1:], 5))
+    with pytest.raises(genplug.GenplugError, match="steps >= 2"):
+        interpolate(model, x[0], x[1], 1)
+    with pytest.raises(genplug.GenplugError, match="one example per end"):
+        interpolate(model, x, x, 3)
+
+
+def test_interpolate_from_posterior_draws_is_seeded() -> None:
+    model = make("mlp-points")
+    x = data_for(model, 2)
+
+    def strip(seed: int) -> torch.Tensor:
+        return interpolate(model, x[0], x[1], 4, use_mean=False, generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(strip(0), strip(0))
+    assert not torch.equal(strip(0), strip(1))
+
+
+def test_encode_dataset_and_latent_stats() -> None:
+    model = make("conv-logistic")
+    latent = encode_dataset(model, "digits", split="test", batch_size=128)
+    assert latent.mean.shape == latent.sample.shape == latent.scale.shape == (300, 4)
+    assert torch.allclose(latent.mean[:10], model.encode(genplug.load_data("digits", "test").x[:10]).mean, atol=1e-5)
+    stats = latent_stats(model, genplug.load_data("digits", "test"))
+    assert set(stats) == {"mean", "std", "scale", "aggregate_std"}
+    assert all(len(v) == 4 for v in stats.values())
+    assert stats["std"] == pytest.approx(latent.mean.double().std(0).tolist(), rel=1e-5)
+
+
+def test_reconstruct_is_decode_of_the_posterior_mean() -> None:
+    model = make("mlp-points")
+    x = data_for(model)
+    assert torch.equal(reconstruct(model, x), model.decode(model.encode(x).mean))
