@@ -110,8 +110,7 @@ def architecture_class(name: str, *, plugin: dict[str, Any] | None = None) -> ty
             version = (plugin or {}).get("version")
             pin = f"=={version}" if version else ""
             raise ModelFileError(
-                f"architecture {name!r} is not installed; it comes from the plugin {dist}. "
-                f"Fix: pip install {dist}{pin}"
+                f"architecture {name!r} is not installed; it comes from the plugin {dist}. Fix: pip install {dist}{pin}"
             )
         reg.architecture(name)  # raises the "unknown architecture" error with the known names
     return reg.architectures[name].load_class()

@@ -53,8 +53,7 @@ def _listing() -> dict[str, list[dict[str, Any]]]:
     reg = _registry()
     return {
         "plugins": [
-            {"name": p.name, "version": p.version, "status": p.status, "error": p.error}
-            for p in reg.plugins.values()
+            {"name": p.name, "version": p.version, "status": p.status, "error": p.error} for p in reg.plugins.values()
         ],
         "architectures": [
             {
@@ -237,7 +236,8 @@ def _load_for(architecture: str, weights: str | None, device: str) -> Any:
     got = getattr(model, "architecture", None)
     if got != architecture:
         raise click.ClickException(
-            f"--weights {weights} holds a {got!r} model, not {architecture!r}; run `genplug run {got} --weights {weights}`"
+            f"--weights {weights} holds a {got!r} model, not {architecture!r}; "
+            f"use `genplug run {got} --weights {weights}`"
         )
     return model
 
@@ -282,7 +282,9 @@ def run(
     g = _generator(seed, device)
     if interpolate:
         if not callable(getattr(model, "interpolate", None)):
-            raise click.ClickException(f"{architecture!r} has no latent space to interpolate in (no interpolate method)")
+            raise click.ClickException(
+                f"{architecture!r} has no latent space to interpolate in (no interpolate method)"
+            )
         from genplug._data import load_data
 
         test = load_data(data, "test")
@@ -345,7 +347,7 @@ def train(
     from genplug import _files
     from genplug._api import architecture_class
     from genplug._data import load_data
-    from genplug._trainer import check_device, config_for
+    from genplug._trainer import check_device, config_for, find_checkpoint
     from genplug._trainer import train as run_training
 
     cls = architecture_class(architecture)
@@ -354,12 +356,14 @@ def train(
     out_dir = Path(out or f"runs/{architecture}-{Path(data).stem}")
     overrides = _parse_config(config_pairs)
     if resume:
-        doc = _files.read_config(out_dir / "checkpoint")
-        saved = doc.get("config", {})
+        checkpoint = find_checkpoint(out_dir)
+        if checkpoint is None:
+            raise click.ClickException(f"--resume: no checkpoint in {out_dir}; start the run without --resume")
+        saved = _files.read_config(checkpoint).get("config", {})
         clash = {k: v for k, v in overrides.items() if saved.get(k) != v}
         if clash:
             raise click.ClickException(f"--resume: {clash} differs from the checkpoint's config {saved}")
-        config = _files.config_from_dict(cls.config_class, saved, source=str(out_dir / "checkpoint"))
+        config = _files.config_from_dict(cls.config_class, saved, source=str(checkpoint))
     else:
         if "data_shape" in attrs.fields_dict(cls.config_class) and "data_shape" not in overrides:
             overrides["data_shape"] = list(dataset.shape)

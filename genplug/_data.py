@@ -187,7 +187,9 @@ def from_path(path: Path, split: str = "train") -> Data:
                 raise GenplugError(f"cannot read image {file}: {exc}") from None
         shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) > 1:
-            raise GenplugError(f"images in {path} differ in size or channels ({sorted(shapes)}); resize them to one size.")
+            raise GenplugError(
+                f"images in {path} differ in size or channels ({sorted(shapes)}); resize them to one size."
+            )
         x = torch.stack(arrays).float() / 255.0
         return Data(str(path), "image", _split(x, split))
     if path.suffix == ".npy":

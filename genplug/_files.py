@@ -116,9 +116,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     """Read and check a model folder's ``config.json``."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise ModelFileError(
-            f"{directory} is not a folder; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}."
-        )
+        raise ModelFileError(f"{directory} is not a folder; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}.")
     path = directory / CONFIG_NAME
     try:
         doc = json.loads(path.read_text())

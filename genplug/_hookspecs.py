@@ -13,7 +13,8 @@ A plugin module (the target of its ``genplug`` entry point) looks like::
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -138,7 +138,10 @@ def frechet_metric(
 
     test, train = load_data(data, "test"), load_data(data, "train")
     samples = torch.cat(
-        [sample(model, min(500, n - i), sampler=sampler, steps=steps, generator=generator).cpu() for i in range(0, n, 500)]
+        [
+            sample(model, min(500, n - i), sampler=sampler, steps=steps, generator=generator).cpu()
+            for i in range(0, n, 500)
+        ]
     )
     return image_scores(samples, test, train)
 

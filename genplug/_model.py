@@ -39,9 +39,7 @@ class Model(torch.nn.Module):
     def __init__(self, config: Any) -> None:
         super().__init__()
         if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
-            )
+            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
 
     # -- shape and place ---------------------------------------------------------

@@ -150,24 +150,13 @@ class Registry:
             self.add_plugin(module, name=dist, version=version)
 
     def _collect(self, plugin_name: str) -> dict[str, list[Any]]:
+        """Run the plugin's registration hooks and return what it registered, by kind."""
         staged: dict[str, list[Any]] = {attr: [] for attr, _ in _KINDS.values()}
         for hook_name, (attr, spec_type) in _KINDS.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                if impl.plugin_name != plugin_name:
-                    continue
-
-                def register(spec: Any, _attr: str = attr, _type: type = spec_type) -> None:
-                    if not isinstance(spec, _type):
-                        raise PluginError(
-                            f"plugin {plugin_name} passed {spec!r} to register() in {hook_name}; "
-                            f"it takes a genplug.{_type.__name__}"
-                        )
-                    if any(s.name == spec.name for s in staged[_attr]):
-                        raise PluginError(f"plugin {plugin_name} registers {_attr[:-1]} {spec.name!r} twice")
-                    staged[_attr].append(attrs.evolve(spec, plugin=plugin_name))
-
-                impl.function(register=register)
+            register = _registrar(staged[attr], spec_type, plugin=plugin_name, hook=hook_name)
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name == plugin_name:
+                    impl.function(register=register)
         return staged
 
     def _check_collisions(self, plugin_name: str, staged: dict[str, list[Any]]) -> None:
@@ -224,6 +213,21 @@ class Registry:
                 impl.function(cli=cli)
             except Exception as exc:
                 self._fail(self.plugins[impl.plugin_name], exc)
+
+
+def _registrar(into: list[Any], spec_type: type, *, plugin: str, hook: str) -> Any:
+    """The ``register`` callback a plugin's ``hook`` receives: checks, tags and stages specs."""
+
+    def register(spec: Any) -> None:
+        if not isinstance(spec, spec_type):
+            raise PluginError(
+                f"plugin {plugin} passed {spec!r} to register() in {hook}; it takes a genplug.{spec_type.__name__}"
+            )
+        if any(s.name == spec.name for s in into):
+            raise PluginError(f"plugin {plugin} registers {spec.name!r} twice in {hook}")
+        into.append(attrs.evolve(spec, plugin=plugin))
+
+    return register
 
 
 _registry: Registry | None = None

@@ -44,9 +44,7 @@ class Generator(Protocol):
     event_shape: tuple[int, ...]
     log_prob_kinds: tuple[str, ...]
 
-    def sample(
-        self, n: int, *, generator: torch.Generator | None = None, **condition: Any
-    ) -> torch.Tensor: ...
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **condition: Any) -> torch.Tensor: ...
 
 
 @attrs.frozen

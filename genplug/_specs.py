@@ -92,9 +92,7 @@ class ArchitectureSpec:
 
         cls = resolve(self.model, what=f"architecture {self.name!r} (plugin {self.plugin})")
         for protocol in self.provides:
-            check_protocol(
-                cls, protocol, what=f"architecture {self.name!r} of plugin {self.plugin} ({self.model})"
-            )
+            check_protocol(cls, protocol, what=f"architecture {self.name!r} of plugin {self.plugin} ({self.model})")
         return cls
 
 

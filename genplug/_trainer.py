@@ -178,7 +178,7 @@ def _save_checkpoint(
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _find_checkpoint(out: Path) -> Path | None:
+def find_checkpoint(out: Path) -> Path | None:
     for name in ("checkpoint", "checkpoint.old"):  # .old survives a kill between the two renames
         folder = out / name
         if (folder / "trainer_state.json").exists():
@@ -227,7 +227,7 @@ def train(
     figures: dict[str, float] = {}
 
     if resume:
-        checkpoint = _find_checkpoint(out_dir) if out_dir is not None else None
+        checkpoint = find_checkpoint(out_dir) if out_dir is not None else None
         if checkpoint is None:
             raise GenplugError(f"--resume: no checkpoint in {out_dir}; start the run without --resume")
         state = json.loads((checkpoint / "trainer_state.json").read_text())
@@ -267,9 +267,7 @@ def train(
                 ema.update(model)
             for k, v in figures.items():
                 if not math.isfinite(v):
-                    raise GenplugError(
-                        f"training diverged at step {step + 1}: {k}={v}; lower the learning rate (--lr)"
-                    )
+                    raise GenplugError(f"training diverged at step {step + 1}: {k}={v}; lower the learning rate (--lr)")
                 running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
             bar.update(1)
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:

@@ -20,9 +20,7 @@ def _plugin(name: str, *, arch: str = "thing", api: int = 1, fail: bool = False)
         if fail:
             raise RuntimeError("boom in registration")
         register(
-            genplug.ArchitectureSpec(
-                name=arch, family="other", description="d", model="genplug_toy.model:ToyGaussian"
-            )
+            genplug.ArchitectureSpec(name=arch, family="other", description="d", model="genplug_toy.model:ToyGaussian")
         )
 
     module.register_architectures = register_architectures
@@ -111,7 +109,9 @@ def test_protocol_checked_when_the_class_loads():
 
     module.register_architectures = register_architectures
     reg.add_plugin(module, name="genplug-enc")
-    with pytest.raises(genplug.PluginError, match=r"fake-encoder.*genplug-enc.*Encoder protocol: missing decode, encode"):
+    with pytest.raises(
+        genplug.PluginError, match=r"fake-encoder.*genplug-enc.*Encoder protocol: missing decode, encode"
+    ):
         reg.architectures["fake-encoder"].load_class()
 
 

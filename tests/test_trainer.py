@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import genplug
+from genplug import _trainer
+
+
+def _fresh():
+    torch.manual_seed(0)
+    return genplug.create("toy-gaussian", data_shape=(2,))
+
+
+def _config(**kw):
+    return genplug.TrainConfig(**{"steps": 20, "lr": 0.05, "batch_size": 32, "checkpoint_every": 5, **kw})
+
+
+def test_training_learns_the_data(tmp_path):
+    model = genplug.train(_fresh(), "8gaussians", _config(steps=150), progress=False)
+    # 8 gaussians on a circle of radius 2.8: per-axis std about 2.0, mean 0
+    assert model.log_scale.exp().min() > 1.5 and model.mean.abs().max() < 0.3
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    straight = genplug.train(_fresh(), "moons", _config(), out=tmp_path / "a", progress=False)
+    genplug.train(_fresh(), "moons", _config(steps=10), out=tmp_path / "b", progress=False)
+    resumed = genplug.train(_fresh(), "moons", _config(), out=tmp_path / "b", resume=True, progress=False)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    lines = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [10, 20]  # log_every=50: the last step of each part
+
+
+def test_resume_survives_a_kill_between_checkpoint_swaps(tmp_path):
+    genplug.train(_fresh(), "moons", _config(steps=10), out=tmp_path, progress=False)
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")  # killed after the first rename
+    resumed = genplug.train(_fresh(), "moons", _config(), out=tmp_path, resume=True, progress=False)
+    straight = genplug.train(_fresh(), "moons", _config(), progress=False)
+    assert torch.equal(resumed.mean, straight.mean)
+
+
+def test_resume_refuses_other_options(tmp_path):
+    genplug.train(_fresh(), "moons", _config(steps=10), out=tmp_path, progress=False)
+    with pytest.raises(genplug.GenplugError, match="resume with the same options"):
+        genplug.train(_fresh(), "moons", _config(lr=0.1), out=tmp_path, resume=True, progress=False)
+
+
+def test_ema_weights_are_exported(tmp_path):
+    model = genplug.train(_fresh(), "moons", _config(ema=0.9), out=tmp_path, progress=False)
+    raw = genplug.load(tmp_path / "checkpoint")
+    ema = genplug.load(tmp_path)
+    assert torch.equal(ema.mean, model.mean)
+    assert not torch.equal(raw.mean, ema.mean)
+
+
+def test_shape_mismatch_is_caught_before_training():
+    model = genplug.create("toy-gaussian", data_shape=(3,))
+    with pytest.raises(genplug.GenplugError, match=r"shape \(2,\), but the model expects \(3,\)"):
+        genplug.train(model, "moons", _config(), progress=False)
+
+
+def test_divergence_is_reported():
+    with pytest.raises(genplug.GenplugError, match="training diverged"):
+        genplug.train(_fresh(), "moons", _config(lr=1e30, steps=50), progress=False)
+
+
+def test_batches_are_a_pure_function_of_the_step():
+    a = _trainer.batch_indices(7, 100, 32, seed=1)
+    assert torch.equal(a, _trainer.batch_indices(7, 100, 32, seed=1))
+    epoch = torch.cat([_trainer.batch_indices(s, 100, 32, seed=1) for s in range(3)])
+    assert len(set(epoch.tolist())) == 96  # one epoch draws without replacement
+
+
+def test_bad_train_config():
+    with pytest.raises(genplug.GenplugError, match="TrainConfig.ema is a decay"):
+        genplug.TrainConfig(ema=1.5)
+    with pytest.raises(genplug.GenplugError, match="unknown training option"):
+        _trainer.config_for(_fresh(), momentum=0.9)
