@@ -67,3 +67,35 @@ def test_sampler_protocol():
 
     assert isinstance(S(), genplug.Sampler)
     assert missing_members(object(), genplug.Sampler) == ["__call__", "check", "name", "requires"]
+
+
+def test_conformance_kit_on_the_toy_plugin():
+    from genplug.testing import conformance_cases
+
+    cases = conformance_cases("genplug-toy")
+    assert [str(c) for c in cases] == ["architecture-toy-gaussian-0"]
+    for case in cases:
+        case.run()
+
+
+def test_conformance_kit_catches_broken_models(monkeypatch):
+    from genplug_toy.model import ToyGaussian
+
+    from genplug.testing import check_architecture, no_network
+
+    def unseeded(self, n, *, generator=None, temperature=1.0):
+        return self.mean + torch.randn(n, *self.event_shape)
+
+    monkeypatch.setattr(ToyGaussian, "sample", unseeded)
+    with pytest.raises(AssertionError, match="same generator, same samples"):
+        check_architecture("toy-gaussian")
+    monkeypatch.undo()
+
+    monkeypatch.setattr(ToyGaussian, "loss", lambda self, batch, generator=None: -self.log_prob(batch).mean())
+    with pytest.raises(AssertionError, match="no gradient reaches extra.weight, extra.bias"):
+        check_architecture("toy-gaussian")
+
+    import socket
+
+    with no_network(), pytest.raises(AssertionError, match="network access"):
+        socket.create_connection(("example.org", 80))
