@@ -25,6 +25,8 @@ __version__ = "0.1.0"
 __all__ = [
     "API_VERSION",
     "ArchitectureSpec",
+    "Composite",
+    "CompositeConfig",
     "Data",
     "DatasetSpec",
     "Encoder",
@@ -42,6 +44,7 @@ __all__ = [
     "SamplerSpec",
     "TrainConfig",
     "check_protocol",
+    "compose",
     "create",
     "default_weights",
     "get_sampler",
@@ -63,6 +66,9 @@ _LAZY = {
     "Data": "genplug._data",
     "load_data": "genplug._data",
     "TrainConfig": "genplug._trainer",
+    "Composite": "genplug._compose",
+    "CompositeConfig": "genplug._compose",
+    "compose": "genplug._compose",
     "train": "genplug._trainer",
 }
 

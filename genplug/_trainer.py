@@ -159,7 +159,7 @@ def _save_checkpoint(
     tmp = folder.with_name(folder.name + ".tmp")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp)
+    _save(model, tmp)
     if ema is not None:
         _files.save_tensors(tmp / "ema.safetensors", ema.state)
     tensors, meta = _optimizer_tensors(optimizers)
@@ -176,6 +176,23 @@ def _save_checkpoint(
         folder.rename(old)
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _save(model: Any, folder: Path) -> None:
+    save = getattr(model, "save_pretrained", None)
+    save(folder) if callable(save) else save_model(model, folder)
+
+
+def _load_weights(model: Any, folder: Path, device: torch.device) -> None:
+    """Load a checkpoint's weights into ``model`` strictly (a composite's from its components)."""
+    if "components" in _files.read_config(folder):
+        from genplug._api import load
+
+        tensors = load(folder, device=device).state_dict()
+    else:
+        tensors = _files.load_tensors(folder / _files.WEIGHTS_NAME, device=device)
+    _files.check_state(model, tensors, source=str(folder))
+    model.load_state_dict(tensors)
 
 
 def find_checkpoint(out: Path) -> Path | None:
@@ -237,9 +254,7 @@ def train(
                 f"--resume: the checkpoint in {checkpoint} was trained with {saved}, not {config}; "
                 "resume with the same options (only --steps and --device may change)"
             )
-        tensors = _files.load_tensors(checkpoint / _files.WEIGHTS_NAME, device=device)
-        _files.check_state(model, tensors, source=str(checkpoint / _files.WEIGHTS_NAME))
-        model.load_state_dict(tensors)
+        _load_weights(model, checkpoint, device)
         if ema is not None:
             ema.state = _files.load_tensors(checkpoint / "ema.safetensors", device=device)
         from safetensors import safe_open
@@ -285,5 +300,5 @@ def train(
         model.load_state_dict(ema.state)
     model.eval()
     if out_dir is not None:
-        save_model(model, out_dir)
+        _save(model, out_dir)
     return model

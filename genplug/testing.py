@@ -121,6 +121,18 @@ def check_architecture(name: str, config: dict[str, Any] | None = None, *, n: in
     _same(a, b, f"{label}: same generator, same samples")
     assert not torch.equal(a, c), f"{label}: another seed gave identical samples"
 
+    # encoder: shapes, and decode(encode(x).mean) lands back in data space
+    if "encoder" in spec.provides:
+        with torch.no_grad():
+            x = _batch(model, 4, _g(10))
+            latent = model.encode(x, generator=_g(11))
+            assert isinstance(latent, genplug.Latent), f"{label}: encode must return a genplug.Latent"
+            for field in ("sample", "mean"):
+                got = tuple(getattr(latent, field).shape)
+                assert got == (4, *model.latent_shape), f"{label}: encode(x).{field} has shape {got}"
+            back = model.decode(latent.mean)
+            assert tuple(back.shape) == tuple(x.shape), f"{label}: decode gives {tuple(back.shape)}"
+
     # likelihood
     kinds = tuple(getattr(model, "log_prob_kinds", ()) or ())
     batch = _batch(model, 4, _g(3))

@@ -33,7 +33,7 @@ def test_list_json_has_the_four_sections(runner):
         "name": "toy-gaussian",
         "family": "other",
         "plugin": "genplug-toy",
-        "provides": ["generator"],
+        "provides": ["generator", "encoder"],
         "description": "a diagonal Gaussian with a learned mean and scale per dimension",
     }
     assert {"digits", "8gaussians", "checkerboard"} <= {d["name"] for d in listing["datasets"]}
@@ -86,7 +86,7 @@ def _bad(runner, *args):
 
 def test_bad_input_gets_one_line(runner, tmp_path):
     out = str(tmp_path / "x.png")
-    assert "unknown architecture 'nope'; known: toy-gaussian" in _bad(runner, "run", "nope", "-o", out)
+    assert "unknown architecture 'nope'; known: " in _bad(runner, "run", "nope", "-o", out)
     assert "cannot resolve" in _bad(runner, "run", "toy-gaussian", "--weights", str(tmp_path / "missing"), "-o", out)
     (tmp_path / "empty").mkdir()
     assert "has no config.json" in _bad(runner, "run", "toy-gaussian", "--weights", str(tmp_path / "empty"), "-o", out)

@@ -102,15 +102,15 @@ def test_protocol_checked_when_the_class_loads():
                 name="fake-encoder",
                 family="other",
                 description="d",
-                model="genplug_toy.model:ToyGaussian",
-                provides=("generator", "encoder"),
+                model="genplug._metrics:DigitClassifier",
+                provides=("encoder",),
             )
         )
 
     module.register_architectures = register_architectures
     reg.add_plugin(module, name="genplug-enc")
     with pytest.raises(
-        genplug.PluginError, match=r"fake-encoder.*genplug-enc.*Encoder protocol: missing decode, encode"
+        genplug.PluginError, match=r"fake-encoder.*genplug-enc.*Encoder protocol: missing decode, encode, latent_shape"
     ):
         reg.architectures["fake-encoder"].load_class()
 

@@ -1,4 +1,8 @@
-"""A diagonal Gaussian: the smallest model with sampling, an exact likelihood and a loss."""
+"""A diagonal Gaussian: the smallest model with sampling, an exact likelihood and a loss.
+
+It is also a (diagonal affine) flow, so an Encoder too: ``encode`` standardises the data,
+``decode`` maps standard normal latents back.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,17 @@ class ToyGaussian(genplug.Model):
     def sample(self, n, *, generator=None, temperature: float = 1.0):
         eps = torch.randn((n, *self.event_shape), generator=generator, device=self.device)
         return self.mean + temperature * self.log_scale.exp() * eps
+
+    @property
+    def latent_shape(self):
+        return self.event_shape
+
+    def encode(self, x, *, generator=None):
+        z = (x - self.mean) / self.log_scale.exp()
+        return genplug.Latent(sample=z, mean=z, scale=None)
+
+    def decode(self, z):
+        return self.mean + self.log_scale.exp() * z
 
     def log_prob(self, x, *, kind=None, generator=None):
         z = (x - self.mean) / self.log_scale.exp()

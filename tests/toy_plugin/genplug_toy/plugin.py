@@ -12,6 +12,7 @@ def register_architectures(register):
             name="toy-gaussian",
             family="other",
             description="a diagonal Gaussian with a learned mean and scale per dimension",
+            provides=("generator", "encoder"),
             model="genplug_toy.model:ToyGaussian",
             default_weights="genplug_toy:weights",
         )

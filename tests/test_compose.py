@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+import genplug
+
+
+class StandIn(torch.nn.Module):
+    """An encoder known to no plugin: latents are the data rotated by 45 degrees and scaled."""
+
+    latent_shape = (2,)
+    event_shape = (2,)
+
+    def __init__(self):
+        super().__init__()
+        c = 2**-0.5
+        self.register_buffer("rotation", torch.tensor([[c, -c], [c, c]]) / 3)
+
+    def encode(self, x, *, generator=None):
+        z = x @ self.rotation
+        return genplug.Latent(sample=z, mean=z)
+
+    def decode(self, z):
+        return z @ torch.linalg.inv(self.rotation)
+
+
+def _prior(shape=(2,)):
+    torch.manual_seed(0)
+    return genplug.create("toy-gaussian", data_shape=shape)
+
+
+def test_compose_sample_and_fit_with_a_stand_in_encoder():
+    model = genplug.compose(encoder=StandIn(), prior=_prior())
+    assert isinstance(model, genplug.Generator) and model.event_shape == (2,)
+    x = genplug.sample(model, 5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, 2)
+    assert torch.equal(x, genplug.sample(model, 5, generator=torch.Generator().manual_seed(0)))
+    model.fit("8gaussians", steps=150, lr=0.05, batch_size=256, progress=False)
+    latents = genplug.load_data("8gaussians").x @ StandIn().rotation
+    assert torch.allclose(model.prior.log_scale.exp(), latents.std(0), rtol=0.1)
+    assert torch.equal(model.encoder.rotation, StandIn().rotation)  # frozen
+    samples = genplug.sample(model, 4000, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(samples.std(0), genplug.load_data("8gaussians").x.std(0), rtol=0.1)
+
+
+def test_shape_mismatch_is_caught_when_composing():
+    with pytest.raises(genplug.IncompatibleError) as err:
+        genplug.compose(encoder=StandIn(), prior=_prior((3,)))
+    assert str(err.value) == (
+        "the prior 'toy-gaussian' draws samples of shape (3,), but the encoder 'StandIn' has latents "
+        "of shape (2,); build the prior with data_shape=(2,)"
+    )
+
+
+def test_non_encoder_is_refused_by_name():
+    with pytest.raises(genplug.IncompatibleError, match=r"the encoder 'Linear' is not an Encoder: it lacks decode"):
+        genplug.compose(encoder=torch.nn.Linear(2, 2), prior=_prior())
+    with pytest.raises(genplug.IncompatibleError, match=r"the prior 'Linear' is not a Generator: it lacks event_shape"):
+        genplug.compose(encoder=StandIn(), prior=torch.nn.Linear(2, 2))
+
+
+def test_sampler_mismatch_names_both_sides():
+    plugin = types.ModuleType("samplers")
+
+    @genplug.hookimpl
+    def register_samplers(register):
+        register(
+            genplug.SamplerSpec(
+                name="eps-only",
+                family="diffusion",
+                description="needs noise prediction",
+                sampler="genplug_toy.model:ToyGaussian",
+                requires={"prediction_type": ("epsilon",)},
+            )
+        )
+
+    plugin.register_samplers = register_samplers
+    reg = genplug.registry()
+    reg.add_plugin(plugin, name="genplug-eps")
+    with pytest.raises(genplug.IncompatibleError) as err:
+        genplug.compose(encoder=StandIn(), prior=_prior(), sampler="eps-only")
+    message = str(err.value)
+    assert "prior 'toy-gaussian'" in message and "sampler 'eps-only'" in message
+    assert "prediction_type in epsilon" in message and "prediction_type=None" in message
+
+
+def test_round_trip_through_files(tmp_path):
+    torch.manual_seed(0)
+    encoder = genplug.create("toy-gaussian", data_shape=(2,))
+    with torch.no_grad():
+        encoder.mean.copy_(torch.tensor([1.0, -2.0]))
+    model = genplug.compose(encoder=encoder, prior=_prior(), latent="sample")
+    model.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "config.json").read_text())
+    assert index["architecture"] == "composite"
+    assert index["config"] == {"latent": "sample", "train_encoder": False, "sampler": None, "steps": None}
+    assert index["components"]["encoder"] == {
+        "path": "encoder",
+        "architecture": "toy-gaussian",
+        "plugin": {"name": "genplug-toy", "version": "0.0.1"},
+    }
+    assert (tmp_path / "prior" / "model.safetensors").exists()
+    loaded = genplug.load(tmp_path)
+    assert isinstance(loaded, genplug.Composite) and loaded.config == model.config
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    assert torch.equal(genplug.sample(loaded, 6, generator=g()), genplug.sample(model, 6, generator=g()))
+
+
+def test_missing_component_plugin_gives_the_pip_line(tmp_path):
+    model = genplug.compose(encoder=_prior(), prior=_prior())
+    model.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "config.json").read_text())
+    index["components"]["prior"].update(architecture="maf", plugin={"name": "genplug-flow", "version": "0.2.0"})
+    (tmp_path / "config.json").write_text(json.dumps(index))
+    with pytest.raises(genplug.ModelFileError, match=r"pip install genplug-flow==0\.2\.0"):
+        genplug.load(tmp_path)
+
+
+def test_unregistered_parts_cannot_be_saved(tmp_path):
+    model = genplug.compose(encoder=StandIn(), prior=_prior())
+    with pytest.raises(genplug.ModelFileError, match="the encoder 'StandIn' cannot be saved"):
+        model.save_pretrained(tmp_path)
+
+
+def test_composite_training_resumes(tmp_path):
+    def fresh():
+        return genplug.compose(encoder=genplug.create("toy-gaussian", data_shape=(2,)), prior=_prior())
+
+    straight = fresh().fit("moons", steps=12, lr=0.05, checkpoint_every=4, out=tmp_path / "a", progress=False)
+    fresh().fit("moons", steps=8, lr=0.05, checkpoint_every=4, out=tmp_path / "b", progress=False)
+    resumed = fresh().fit(
+        "moons", steps=12, lr=0.05, checkpoint_every=4, out=tmp_path / "b", resume=True, progress=False
+    )
+    assert torch.equal(straight.prior.mean, resumed.prior.mean)
+    assert isinstance(genplug.load(tmp_path / "b"), genplug.Composite)
