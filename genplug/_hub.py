@@ -607,6 +607,8 @@ def _commit(
 ) -> str:
     from huggingface_hub import CommitOperationAdd
 
+    if offline_mode():
+        raise GenplugError(f"cannot upload {repo_id}: offline mode is on (HF_HUB_OFFLINE is set); unset it to push.")
     api = _api(token)
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local)) for p, local in files.items()]
     operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in extras.items()]
@@ -803,7 +805,7 @@ def model_card(
             settings = {"data": training["data"], **settings}
         if settings:
             lines += ["", "| setting | value |", "| --- | --- |"]
-            lines += [f"| {k} | `{_cell(v)}` |" for k, v in settings.items()]
+            lines += [f"| {k} | `{_cell(v)}` |" for k, v in settings.items() if v is not None]
     else:
         lines += ["How this model was trained was not recorded (the upload had no `training.json`)."]
 

@@ -441,9 +441,16 @@ def test_cli_errors_are_one_line(hub, tmp_path, monkeypatch):
     result = runner.invoke(download, ["toy-gaussian"])
     assert result.exit_code == 1 and "nothing to download" in result.output
 
-    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
     folder = tmp_path / "m"
     toy(seed=41).save_pretrained(folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(hub.requests)
+    result = runner.invoke(push, [str(folder), new_repo(), "--no-samples"])
+    assert result.exit_code == 1 and "offline mode is on" in result.output
+    assert hub.requests[before:] == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
     result = runner.invoke(push, [str(folder), new_repo(), "--no-samples"])
     assert result.exit_code == 1
     assert "cannot reach the Hub" in result.output and result.output.count("\n") == 1
