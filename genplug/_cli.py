@@ -458,6 +458,19 @@ def eval_(
         click.echo(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
 
 
+@cli.command(name="new-plugin")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(file_okay=False), default=".", show_default=True)
+def new_plugin(name: str, parent: str) -> None:
+    """Write a complete plugin package genplug-NAME that passes its tests after pip install -e."""
+    from pathlib import Path
+
+    from genplug._template import new_plugin as write
+
+    root = write(name, Path(parent))
+    click.echo(f"wrote {root}; next: pip install -e {root} && pytest {root}")
+
+
 def _add_optional_commands(group: click.Group) -> None:
     """The Hub commands and every plugin's commands (a failing plugin is recorded, not fatal)."""
     try:
