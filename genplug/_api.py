@@ -31,7 +31,16 @@ HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w.
 
 
 def parse_hub_id(ref: str) -> tuple[str, str | None] | None:
-    """``"org/name@rev"`` -> ``("org/name", "rev")``; ``None`` when it is not a Hub id."""
+    """``"org/name@rev"`` -> ``("org/name", "rev")``; ``None`` when it is not a Hub id.
+
+    Example:
+        >>> parse_hub_id("genplug/diffusion-digits@v1")
+        ('genplug/diffusion-digits', 'v1')
+        >>> parse_hub_id("hub:genplug/vae") == ("genplug/vae", None)
+        True
+        >>> parse_hub_id("diffusion") is None
+        True
+    """
     match = HUB_ID.match(ref.removeprefix("hub:"))
     if not match:
         return None
@@ -117,7 +126,18 @@ def architecture_class(name: str, *, plugin: dict[str, Any] | None = None) -> ty
 
 
 def create(architecture: str, **config: Any) -> Any:
-    """Build an untrained model: ``genplug.create("diffusion", data_shape=(1, 8, 8))``."""
+    """Build an untrained model of an installed architecture from config fields.
+
+    Example:
+        >>> import genplug
+        >>> vae = genplug.create("vae", data_shape=(2,), latent_dim=2)
+        >>> vae.event_shape, vae.latent_shape, vae.log_prob_kinds
+        ((2,), (2,), ('elbo', 'iwae'))
+        >>> genplug.create("vae", colour="red")
+        Traceback (most recent call last):
+        ...
+        genplug._errors.ModelFileError: genplug.create('vae'): unknown field(s) colour for VAEConfig; ...
+    """
     from genplug._files import config_from_dict
 
     cls = architecture_class(architecture)
@@ -190,6 +210,18 @@ def sample(
 
     A model that offers samplers takes ``sampler=`` and ``steps=`` in its ``sample``
     method; those keywords are passed only when given.
+
+    Example:
+        >>> import torch, genplug
+        >>> model = genplug.create("vae", data_shape=(2,), latent_dim=2)
+        >>> a = genplug.sample(model, 4, generator=torch.Generator().manual_seed(0))
+        >>> b = genplug.sample(model, 4, generator=torch.Generator().manual_seed(0))
+        >>> a.shape, torch.equal(a, b)
+        (torch.Size([4, 2]), True)
+        >>> genplug.sample(model, 0)
+        Traceback (most recent call last):
+        ...
+        genplug._errors.GenplugError: n must be a positive integer, got 0
     """
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise GenplugError(f"n must be a positive integer, got {n!r}")

@@ -212,7 +212,16 @@ def from_path(path: Path, split: str = "train") -> Data:
 
 
 def load_data(name: str | Path, split: str = "train") -> Data:
-    """A registered dataset by name, or the user's folder of images or ``.npy`` file."""
+    """A registered dataset by name, or the user's folder of images or ``.npy`` file.
+
+    Example:
+        >>> import genplug
+        >>> digits = genplug.load_data("digits", "test")
+        >>> digits.kind, digits.shape, len(digits), float(digits.x.max())
+        ('image', (1, 8, 8), 300, 1.0)
+        >>> genplug.load_data("8gaussians").x.shape
+        torch.Size([10000, 2])
+    """
     from genplug._plugins import registry
     from genplug._specs import resolve
 

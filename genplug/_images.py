@@ -39,6 +39,11 @@ def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, 
 
     Small images are scaled up (nearest neighbour) so each tile is at least ``min_tile``
     pixels high; tiles are separated by ``pad`` pixels of black.
+
+    Example:
+        >>> import torch
+        >>> image_grid(torch.rand(10, 1, 8, 8)).shape  # 4 x 3 tiles of 32 x 32, 1-pixel gaps
+        torch.Size([1, 100, 133])
     """
     if x.ndim != 4:
         raise GenplugError(f"image_grid takes (N, C, H, W) images, got shape {tuple(x.shape)}")

@@ -77,6 +77,21 @@ class Registry:
 
     Build one with :func:`registry` (entry points plus built-ins) or, in tests, empty
     with ``Registry()`` followed by :meth:`add_plugin` for in-process plugin objects.
+
+    Example:
+        >>> import genplug
+        >>> class MyPlugin:
+        ...     @genplug.hookimpl
+        ...     def register_datasets(self, register):
+        ...         register(genplug.DatasetSpec(name="blobs", kind="points", shape=(2,),
+        ...                                      description="my blobs", loader="mypkg.data:blobs"))
+        >>> reg = genplug.Registry()
+        >>> reg.add_plugin(MyPlugin(), name="genplug-blobs").status
+        'ok'
+        >>> reg.dataset("blobs").plugin
+        'genplug-blobs'
+        >>> reg.add_plugin(MyPlugin(), name="genplug-blobs2").error
+        "PluginError: dataset 'blobs' is registered by both genplug-blobs and genplug-blobs2: ..."
     """
 
     def __init__(self) -> None:
