@@ -294,7 +294,7 @@ def run(
             x = model.interpolate(x0, x1, n, generator=g)
     else:
         x = sample(model, n, sampler=sampler, steps=steps, generator=g)
-    path = save_samples(x, output)
+    path = save_samples(x, output, nrow=len(x) if interpolate else None)
     click.echo(f"wrote {len(x)} samples to {path}")
 
 

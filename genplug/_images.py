@@ -99,10 +99,11 @@ def scatter(points: torch.Tensor, *, reference: torch.Tensor | None = None, size
     return canvas
 
 
-def save_samples(x: torch.Tensor, path: str | Path) -> Path:
+def save_samples(x: torch.Tensor, path: str | Path, *, nrow: int | None = None) -> Path:
     """Write samples to ``path`` by its suffix, atomically.
 
-    ``.png``: a grid for images ``(N, C, H, W)``, a scatter plot for 2-D points ``(N, 2)``.
+    ``.png``: a grid for images ``(N, C, H, W)`` (``nrow`` per row; ``nrow=N`` gives a
+    strip), a scatter plot for 2-D points ``(N, 2)``.
     ``.npy`` / ``.safetensors``: the raw samples (key ``samples``) as float32.
     """
     path = check_output_path(path)
@@ -110,7 +111,7 @@ def save_samples(x: torch.Tensor, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix == ".png":
         if x.ndim == 4 and x.shape[1] in (1, 3):
-            atomic_write_bytes(path, png_bytes(image_grid(x)))
+            atomic_write_bytes(path, png_bytes(image_grid(x, nrow=nrow)))
         elif x.ndim == 2 and x.shape[1] == 2:
             atomic_write_bytes(path, png_bytes(scatter(x)))
         else:
