@@ -49,7 +49,8 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -200,13 +201,13 @@ def _download(repo_id: str, revision: str | None, cache: Path, token: str | None
     label = _label(repo_id, revision)
     api = _api(token)
     wanted = revision or DEFAULT_REVISION
-    with _hub_errors(repo_id, revision):
+    with _download_errors(repo_id, revision):
         info = api.model_info(repo_id, revision=wanted)
     listing = {s.rfilename for s in info.siblings or ()}
     _require(CONFIG_NAME, listing, label, info.sha)
 
     def fetch(filename: str, at: str) -> Path:
-        with _hub_errors(repo_id, revision):
+        with _download_errors(repo_id, revision):
             path = hf_hub_download(
                 repo_id,
                 filename,
@@ -224,7 +225,7 @@ def _download(repo_id: str, revision: str | None, cache: Path, token: str | None
     config = fetch(CONFIG_NAME, wanted)
     commit = config.parent.name
     if commit != info.sha:  # the branch moved between the two calls: list the new commit
-        with _hub_errors(repo_id, revision):
+        with _download_errors(repo_id, revision):
             info = api.model_info(repo_id, revision=commit)
         listing = {s.rfilename for s in info.siblings or ()}
 
@@ -333,74 +334,66 @@ def _require(filename: str, listing: set[str], label: str, commit: str | None) -
     )
 
 
-class _hub_errors:
-    """Turn ``huggingface_hub``'s download errors into one actionable line."""
+@contextmanager
+def _download_errors(repo_id: str, revision: str | None) -> Iterator[None]:
+    """Turn ``huggingface_hub``'s download errors into one actionable line (network errors pass through)."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    def __init__(self, repo_id: str, revision: str | None) -> None:
-        self.repo_id, self.revision = repo_id, revision
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HfHubHTTPError,
-            HFValidationError,
-            LocalEntryNotFoundError,
-            OfflineModeIsEnabled,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
+    label = _label(repo_id, revision)
+    endpoint = hub_endpoint()
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise  # a network error: snapshot falls back to the cache
+    except GatedRepoError:
+        raise ModelFileError(
+            f"{repo_id} is gated at {endpoint}: accept its conditions on its Hub page, then log in with "
+            "`hf auth login` or set HF_TOKEN."
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelFileError(
+            f"Hub repository {repo_id!r} was not found at {endpoint}: check the id (org/name); if it is "
+            "private, log in with `hf auth login` or set HF_TOKEN."
+        ) from None
+    except RevisionNotFoundError:
+        raise ModelFileError(
+            f"revision {revision!r} was not found in {repo_id}: give an existing branch, tag or full "
+            f"commit id after '@', or write {repo_id} alone for the main branch."
+        ) from None
+    except LocalEntryNotFoundError as exc:  # hf_hub_download could not reach the Hub
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, _network_errors()):
+            raise cause from None
+        raise ModelFileError(
+            f"{label}: the Hub at {endpoint} could not be used ({_first_line(exc)}); check HF_ENDPOINT and "
+            "your connection, or work offline (HF_HUB_OFFLINE=1) with models fetched before."
+        ) from None
+    except EntryNotFoundError as exc:
+        raise ModelFileError(
+            f"{label}: a file of the model is missing in the repository ({_first_line(exc)}); push the whole "
+            f"model folder again with `genplug push DIR {repo_id}`."
+        ) from None
+    except HFValidationError as exc:
+        raise ModelFileError(f"{repo_id!r} is not a valid Hub repository id ({_first_line(exc)}).") from None
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        hint = (
+            "log in with `hf auth login` or set HF_TOKEN"
+            if status in (401, 403)
+            else "try again later, or work offline (HF_HUB_OFFLINE=1) with models fetched before"
         )
-
-        label = _label(self.repo_id, self.revision)
-        endpoint = hub_endpoint()
-        if isinstance(exc, OfflineModeIsEnabled):
-            return False  # a network error: snapshot falls back to the cache
-        if isinstance(exc, GatedRepoError):
-            raise ModelFileError(
-                f"{self.repo_id} is gated at {endpoint}: accept its conditions on its Hub page, then log in with "
-                "`hf auth login` or set HF_TOKEN."
-            ) from None
-        if isinstance(exc, RepositoryNotFoundError):
-            raise ModelFileError(
-                f"Hub repository {self.repo_id!r} was not found at {endpoint}: check the id (org/name); if it is "
-                "private, log in with `hf auth login` or set HF_TOKEN."
-            ) from None
-        if isinstance(exc, RevisionNotFoundError):
-            raise ModelFileError(
-                f"revision {self.revision!r} was not found in {self.repo_id}: give an existing branch, tag or full "
-                f"commit id after '@', or write {self.repo_id} alone for the main branch."
-            ) from None
-        if isinstance(exc, LocalEntryNotFoundError):
-            cause = exc.__cause__ or exc.__context__
-            if cause is not None and isinstance(cause, _network_errors()):
-                raise cause from None
-            raise ModelFileError(
-                f"{label}: the Hub at {endpoint} could not be used ({_first_line(exc)}); check HF_ENDPOINT and "
-                "your connection, or work offline (HF_HUB_OFFLINE=1) with models fetched before."
-            ) from None
-        if isinstance(exc, EntryNotFoundError):
-            raise ModelFileError(
-                f"{label}: a file of the model is missing in the repository ({_first_line(exc)}); push the whole "
-                f"model folder again with `genplug push DIR {self.repo_id}`."
-            ) from None
-        if isinstance(exc, HFValidationError):
-            raise ModelFileError(f"{self.repo_id!r} is not a valid Hub repository id ({_first_line(exc)}).") from None
-        if isinstance(exc, HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else "?"
-            hint = (
-                "log in with `hf auth login` or set HF_TOKEN"
-                if status in (401, 403)
-                else "try again later, or work offline (HF_HUB_OFFLINE=1) with models fetched before"
-            )
-            raise ModelFileError(
-                f"the Hub at {endpoint} refused {label} (HTTP {status}: {_first_line(exc)}); {hint}."
-            ) from None
-        return False
+        raise ModelFileError(
+            f"the Hub at {endpoint} refused {label} (HTTP {status}: {_first_line(exc)}); {hint}."
+        ) from None
 
 
 # -- upload ---------------------------------------------------------------------------------
@@ -441,10 +434,9 @@ def push_folder(
     Returns:
         The id of the new commit: load exactly this upload with ``f"{repo_id}@{commit}"``.
     """
+    _check_can_upload(repo_id, revision)
     folder = Path(folder)
     card_info = dict(card_info or {})
-    if revision is not None and _COMMIT.match(revision):
-        raise GenplugError(f"--revision {revision} is a commit id; uploads go to a branch, e.g. main or dev.")
     files = _upload_files(folder)
     doc = read_index(folder / CONFIG_NAME)
     extras: dict[str, bytes] = {}
@@ -498,6 +490,7 @@ def push_model(
     """
     from genplug._model import save_model
 
+    _check_can_upload(repo_id, revision)
     with tempfile.TemporaryDirectory(prefix="genplug-push-") as tmp:
         folder = Path(tmp)
         if callable(getattr(model, "save_pretrained", None)):
@@ -523,6 +516,13 @@ def push_model(
             card_info=info,
             samples=False,
         )
+
+
+def _check_can_upload(repo_id: str, revision: str | None) -> None:
+    if offline_mode():
+        raise GenplugError(f"cannot upload {repo_id}: offline mode is on (HF_HUB_OFFLINE is set); unset it to push.")
+    if revision is not None and _COMMIT.match(revision):
+        raise GenplugError(f"revision {revision!r} is a commit id; uploads go to a branch (main, dev, ...).")
 
 
 def _upload_files(folder: Path) -> dict[str, Path]:
@@ -607,8 +607,6 @@ def _commit(
 ) -> str:
     from huggingface_hub import CommitOperationAdd
 
-    if offline_mode():
-        raise GenplugError(f"cannot upload {repo_id}: offline mode is on (HF_HUB_OFFLINE is set); unset it to push.")
     api = _api(token)
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local)) for p, local in files.items()]
     operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in extras.items()]
@@ -621,41 +619,31 @@ def _commit(
     return info.oid
 
 
-class _upload_errors:
+@contextmanager
+def _upload_errors(repo_id: str) -> Iterator[None]:
     """Turn ``huggingface_hub``'s upload errors into one actionable line."""
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 
-    def __init__(self, repo_id: str) -> None:
-        self.repo_id = repo_id
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
-
-        endpoint = hub_endpoint()
-        if isinstance(exc, HFValidationError):
-            raise GenplugError(f"{self.repo_id!r} is not a valid Hub repository id ({_first_line(exc)}).") from None
-        if isinstance(exc, (RepositoryNotFoundError,)) or (
-            isinstance(exc, HfHubHTTPError) and exc.response is not None and exc.response.status_code in (401, 403)
-        ):
+    endpoint = hub_endpoint()
+    try:
+        yield
+    except HFValidationError as exc:
+        raise GenplugError(f"{repo_id!r} is not a valid Hub repository id ({_first_line(exc)}).") from None
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if isinstance(exc, RepositoryNotFoundError) or status in (401, 403):
             raise GenplugError(
-                f"cannot upload to {self.repo_id} at {endpoint}: not allowed ({_first_line(exc)}); log in with "
+                f"cannot upload to {repo_id} at {endpoint}: not allowed ({_first_line(exc)}); log in with "
                 "`hf auth login` or set HF_TOKEN to a token with write access to that namespace."
             ) from None
-        if isinstance(exc, HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise GenplugError(
-                f"the Hub at {endpoint} refused the upload to {self.repo_id} (HTTP {status}: {_first_line(exc)})."
-            ) from None
-        if isinstance(exc, _network_errors()):
-            raise GenplugError(
-                f"cannot reach the Hub at {endpoint} to upload {self.repo_id} ({_first_line(exc)}); check your "
-                "connection and HF_ENDPOINT, and unset HF_HUB_OFFLINE."
-            ) from None
-        return False
+        raise GenplugError(
+            f"the Hub at {endpoint} refused the upload to {repo_id} (HTTP {status}: {_first_line(exc)})."
+        ) from None
+    except _network_errors() as exc:
+        raise GenplugError(
+            f"cannot reach the Hub at {endpoint} to upload {repo_id} ({_first_line(exc)}); check your "
+            "connection and HF_ENDPOINT."
+        ) from None
 
 
 # -- sample grid ----------------------------------------------------------------------------

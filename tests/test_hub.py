@@ -41,7 +41,7 @@ def new_repo(name: str = "model") -> str:
     return f"alice/{name}-{uuid.uuid4().hex[:8]}"
 
 
-def toy(seed: int, data_shape: tuple[int, ...] = (2,)):
+def toy_model(seed: int, data_shape: tuple[int, ...] = (2,)):
     """A toy-gaussian whose every tensor holds seeded random values."""
     model = genplug.create("toy-gaussian", data_shape=data_shape)
     g = torch.Generator().manual_seed(seed)
@@ -88,7 +88,7 @@ def commit_files(hub: HubServer, repo_id: str, files: dict[str, bytes]) -> str:
 
 def toy_files(tmp_path: Path, seed: int = 0) -> dict[str, bytes]:
     """The files of a saved toy model: name -> bytes."""
-    toy(seed).save_pretrained(tmp_path / "toy-files")
+    toy_model(seed).save_pretrained(tmp_path / "toy-files")
     return {p.name: p.read_bytes() for p in (tmp_path / "toy-files").iterdir()}
 
 
@@ -97,7 +97,7 @@ def toy_files(tmp_path: Path, seed: int = 0) -> dict[str, bytes]:
 
 def test_push_then_load_gives_identical_tensors(hub):
     repo = new_repo()
-    model = toy(seed=1)
+    model = toy_model(seed=1)
     commit = model.push_to_hub(repo)
 
     assert commit == hub.head(repo)
@@ -111,7 +111,7 @@ def test_push_then_load_gives_identical_tensors(hub):
 
 def test_load_fetches_into_the_hf_cache(hub, tmp_path):
     repo = new_repo()
-    commit = toy(seed=2).push_to_hub(repo)
+    commit = toy_model(seed=2).push_to_hub(repo)
     folder = snapshot(repo)
     cache = tmp_path / "hf" / "hub"
     assert folder == cache / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
@@ -121,7 +121,7 @@ def test_load_fetches_into_the_hf_cache(hub, tmp_path):
 
 def test_push_model_card_has_metadata_and_says_what_is_missing(hub):
     repo = new_repo()
-    toy(seed=3).push_to_hub(repo)
+    toy_model(seed=3).push_to_hub(repo)
     card = hub.files(repo)["README.md"].decode()
     front, _, body = card.removeprefix("---\n").partition("\n---\n")
     meta = front.splitlines()
@@ -139,7 +139,7 @@ def test_push_model_card_has_metadata_and_says_what_is_missing(hub):
 
 def test_push_folder_card_uses_training_and_eval_records(hub, tmp_path):
     folder = tmp_path / "run"
-    toy(seed=4, data_shape=(1, 4, 4)).save_pretrained(folder)
+    toy_model(seed=4, data_shape=(1, 4, 4)).save_pretrained(folder)
     command = "genplug train toy-gaussian --data digits --steps 20 --out run"
     training = {"command": command, "data": "digits", "train_config": {"steps": 20, "lr": 0.05, "seed": 0}}
     evaluation = {
@@ -185,7 +185,7 @@ def test_push_folder_card_uses_training_and_eval_records(hub, tmp_path):
 
 def test_push_keeps_a_readme_of_the_folder(hub, tmp_path):
     folder = tmp_path / "m"
-    toy(seed=5).save_pretrained(folder)
+    toy_model(seed=5).save_pretrained(folder)
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# my own card\n")
     repo = new_repo()
     push_folder(folder, repo, samples=False)
@@ -195,7 +195,7 @@ def test_push_keeps_a_readme_of_the_folder(hub, tmp_path):
 
 def test_push_refuses_a_folder_without_safetensors_before_any_request(hub, tmp_path):
     folder = tmp_path / "pickled"
-    toy(seed=6).save_pretrained(folder)
+    toy_model(seed=6).save_pretrained(folder)
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     before = len(hub.requests)
     with pytest.raises(genplug.ModelFileError, match=r"model\.safetensors does not exist.*pytorch_model\.bin.*pickles"):
@@ -226,7 +226,7 @@ def test_revision_pinning_branch_and_tag(hub):
     from huggingface_hub import HfApi
 
     repo = new_repo()
-    v1, v2, v3 = toy(seed=10), toy(seed=11), toy(seed=12)
+    v1, v2, v3 = toy_model(seed=10), toy_model(seed=11), toy_model(seed=12)
     first = v1.push_to_hub(repo)
     second = v2.push_to_hub(repo, commit_message="second")
     assert first != second
@@ -244,9 +244,9 @@ def test_revision_pinning_branch_and_tag(hub):
 
 def test_a_cached_commit_loads_without_any_network_call(hub, monkeypatch):
     repo = new_repo()
-    model = toy(seed=13)
+    model = toy_model(seed=13)
     commit = model.push_to_hub(repo)
-    toy(seed=14).push_to_hub(repo)
+    toy_model(seed=14).push_to_hub(repo)
     genplug.load(f"{repo}@{commit}")  # fills the cache
 
     before = len(hub.requests)
@@ -258,7 +258,7 @@ def test_a_cached_commit_loads_without_any_network_call(hub, monkeypatch):
 
 def test_offline_mode_loads_from_the_cache(hub, monkeypatch):
     repo = new_repo()
-    model = toy(seed=15)
+    model = toy_model(seed=15)
     model.push_to_hub(repo)
     genplug.load(repo)
 
@@ -274,7 +274,7 @@ def test_offline_mode_loads_from_the_cache(hub, monkeypatch):
 
 def test_branch_falls_back_to_the_cache_when_the_hub_is_unreachable(hub, monkeypatch, caplog):
     repo = new_repo()
-    model = toy(seed=16)
+    model = toy_model(seed=16)
     model.push_to_hub(repo)
     genplug.load(repo)
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
@@ -285,7 +285,7 @@ def test_branch_falls_back_to_the_cache_when_the_hub_is_unreachable(hub, monkeyp
 
 def test_a_local_folder_wins_over_the_hub_id_and_hub_prefix_forces_the_hub(hub, monkeypatch, tmp_path, caplog):
     repo = new_repo()
-    remote, local = toy(seed=17), toy(seed=18)
+    remote, local = toy_model(seed=17), toy_model(seed=18)
     remote.push_to_hub(repo)
     monkeypatch.chdir(tmp_path)
     local.save_pretrained(tmp_path / repo)
@@ -305,7 +305,7 @@ def test_repo_not_found(hub):
 
 def test_revision_not_found(hub):
     repo = new_repo()
-    toy(seed=20).push_to_hub(repo)
+    toy_model(seed=20).push_to_hub(repo)
     message = load_error(f"{repo}@no-such-branch")
     assert "revision 'no-such-branch' was not found" in message
 
@@ -367,8 +367,8 @@ def test_a_pickle_only_repo_is_refused_with_the_reason(hub, tmp_path):
 
 def hybrid_folder(root: Path) -> Path:
     folder = root / "hybrid"
-    toy(seed=30).save_pretrained(folder / "encoder")
-    toy(seed=31, data_shape=(3,)).save_pretrained(folder / "prior")
+    toy_model(seed=30).save_pretrained(folder / "encoder")
+    toy_model(seed=31, data_shape=(3,)).save_pretrained(folder / "prior")
     index = {
         "format_version": 1,
         "components": {"encoder": {"path": "encoder", "role": "encoder"}, "prior": {"path": "prior", "role": "prior"}},
@@ -394,6 +394,19 @@ def test_hybrid_push_and_download_fetch_every_component(hub, tmp_path, monkeypat
         assert (folder / path).read_bytes() == (local / path).read_bytes()
 
 
+def test_a_composite_round_trip_through_the_hub(hub, monkeypatch):
+    model = genplug.compose(encoder=toy_model(seed=32), prior=toy_model(seed=33))
+    repo = new_repo("composite")
+    model.push_to_hub(repo)
+    assert {"encoder/model.safetensors", "prior/model.safetensors"} <= set(hub.files(repo))
+
+    loaded = genplug.load(repo)
+    assert isinstance(loaded, genplug.Composite)
+    assert same_weights(loaded.encoder, model.encoder) and same_weights(loaded.prior, model.prior)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert same_weights(genplug.load(repo).prior, model.prior)
+
+
 def test_hybrid_with_a_missing_component_file(hub, tmp_path):
     local = hybrid_folder(tmp_path)
     repo = new_repo("broken-hybrid")
@@ -414,7 +427,7 @@ def test_hybrid_with_a_missing_component_file(hub, tmp_path):
 
 def test_cli_push_then_download_then_offline_load(hub, tmp_path, monkeypatch):
     folder = tmp_path / "m"
-    model = toy(seed=40)
+    model = toy_model(seed=40)
     model.save_pretrained(folder)
     repo = new_repo("cli")
     runner = CliRunner()
@@ -442,7 +455,7 @@ def test_cli_errors_are_one_line(hub, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "nothing to download" in result.output
 
     folder = tmp_path / "m"
-    toy(seed=41).save_pretrained(folder)
+    toy_model(seed=41).save_pretrained(folder)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(hub.requests)
     result = runner.invoke(push, [str(folder), new_repo(), "--no-samples"])
