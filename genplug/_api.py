@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +89,8 @@ def default_weights(architecture: str) -> Path:
             f"architecture {architecture!r} ({spec.plugin}) ships no default weights; "
             f"train some with `genplug train {architecture} --data digits` and pass --weights."
         )
+    from importlib import resources
+
     package, _, relative = spec.default_weights.partition(":")
     try:
         folder = Path(str(resources.files(package).joinpath(relative)))
