@@ -23,6 +23,9 @@ import genplug
 from genplug._hub import model_card, push_folder, snapshot
 from genplug._hub_cli import download, push
 
+# huggingface_hub 2.4 PUTs LFS bytes with httpx2's data= (its own deprecation), not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def hub_server():
