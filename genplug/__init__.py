@@ -51,6 +51,7 @@ __all__ = [
     "hookimpl",
     "load",
     "load_data",
+    "push_folder",
     "registry",
     "reset_registry",
     "sample",
@@ -69,6 +70,7 @@ _LAZY = {
     "Composite": "genplug._compose",
     "CompositeConfig": "genplug._compose",
     "compose": "genplug._compose",
+    "push_folder": "genplug._hub",
     "train": "genplug._trainer",
 }
 
