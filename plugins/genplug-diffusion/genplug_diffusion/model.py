@@ -1,0 +1,346 @@
+"""The ``diffusion`` architecture: a DDPM-style denoising diffusion model.
+
+Training corrupts data x_0 into x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε at a uniformly drawn
+timestep and regresses the network's output on ε (``prediction_type="epsilon"``, Ho et
+al.'s L_simple) or on v = √ᾱ_t ε - √(1 - ᾱ_t) x_0 (``"v_prediction"``, Salimans & Ho).
+Sampling hands the trained denoiser to a sampler (``ddpm``, ``ddim``, ``dpm-solver++``,
+``unipc``); the samplers know nothing of the network, only the denoiser interface
+documented in :mod:`genplug_diffusion.samplers.base`.
+
+The network is a small UNet for images ``(C, H, W)`` and a residual MLP for vectors; the
+data's shape picks one and ``denoiser`` forces it. Images are mapped from [0, 1] to
+[-1, 1] before diffusion (``data_center``, ``data_scale``) and back afterwards.
+
+References:
+    Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", 2020, arXiv:2006.11239.
+    Salimans & Ho, "Progressive Distillation for Fast Sampling of Diffusion Models",
+    2022, arXiv:2202.00512.
+
+Example:
+    >>> import genplug, torch
+    >>> model = genplug.create("diffusion", data_shape=(2,), hidden=32, mlp_blocks=1)
+    >>> model.loss(torch.randn(8, 2)).ndim
+    0
+    >>> model.sample(4, sampler="dpm-solver++", steps=8).shape
+    torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import attrs
+import torch
+
+import genplug
+from genplug import GenplugError
+from genplug_diffusion import schedules
+from genplug_diffusion.mlp import MLPDenoiser
+from genplug_diffusion.samplers.base import randn
+from genplug_diffusion.unet import UNet
+
+DENOISERS = ("auto", "unet", "mlp")
+
+
+def _one_of(allowed: tuple[str, ...]) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in allowed:
+            raise GenplugError(f"DiffusionConfig.{attribute.name}={value!r}; allowed: {', '.join(allowed)}")
+
+    return check
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not value > 0:
+        raise GenplugError(f"DiffusionConfig.{attribute.name} must be positive, got {value!r}")
+
+
+def _default_mults(config: Any) -> tuple[int, ...]:
+    """One level, then one more (twice as wide) per halving while the side stays >= 4."""
+    side = min(config.data_shape[1:]) if len(config.data_shape) == 3 else 4
+    levels = 1
+    while side % 2**levels == 0 and side // 2**levels >= 4:
+        levels += 1
+    return (1,) + (2,) * (levels - 1)
+
+
+def _is_image(config: Any) -> bool:
+    return len(config.data_shape) == 3
+
+
+@attrs.frozen(kw_only=True)
+class DiffusionConfig:
+    """The configuration of a ``diffusion`` model."""
+
+    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple)  # one example: (C, H, W) or (D,)
+    denoiser: str = attrs.field(default="auto", validator=_one_of(DENOISERS))  # auto: unet for (C, H, W), else mlp
+    prediction_type: str = attrs.field(default="epsilon", validator=_one_of(schedules.PREDICTION_TYPES))  # ε or v
+    schedule: str = attrs.field(default="linear", validator=_one_of(schedules.SCHEDULES))  # noise schedule of β_t
+    num_train_timesteps: int = attrs.field(default=1000, validator=_positive)  # T, the diffusion steps
+    beta_start: float = attrs.field(default=1e-4, validator=_positive)  # first β of the linear schedule
+    beta_end: float = attrs.field(default=0.02, validator=_positive)  # last β of the linear schedule
+    channels: int = attrs.field(default=32, validator=_positive)  # UNet: width of the first level
+    channel_mults: tuple[int, ...] = attrs.field(  # UNet: width multiplier per level; default halves to 4x4
+        default=attrs.Factory(_default_mults, takes_self=True), converter=tuple
+    )
+    res_blocks: int = attrs.field(default=2, validator=_positive)  # UNet: residual blocks per level
+    attention_heads: int = attrs.field(default=4, validator=_positive)  # UNet: heads of the middle attention
+    dropout: float = 0.0  # UNet: dropout in the residual blocks
+    hidden: int = attrs.field(default=128, validator=_positive)  # MLP: width of the residual stream
+    mlp_blocks: int = attrs.field(default=3, validator=_positive)  # MLP: residual blocks
+    data_center: float = attrs.field(  # subtracted from data before diffusion: 0.5 for images, else 0
+        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 0.0, takes_self=True)
+    )
+    data_scale: float = attrs.field(  # then divided by this: 0.5 for images (to [-1, 1]), else 1
+        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 1.0, takes_self=True), validator=_positive
+    )
+    clip_sample: float | None = attrs.field(  # samplers clip x̂_0 to ±this by default: 1 for images, else None
+        default=attrs.Factory(lambda c: 1.0 if _is_image(c) else None, takes_self=True)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if not self.data_shape or any(not isinstance(d, int) or d <= 0 for d in self.data_shape):
+            raise GenplugError(f"DiffusionConfig.data_shape={self.data_shape!r} must be positive sizes, e.g. (1, 8, 8)")
+        if self.num_train_timesteps < 2:
+            raise GenplugError(
+                f"DiffusionConfig.num_train_timesteps must be at least 2, got {self.num_train_timesteps}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise GenplugError(f"DiffusionConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.clip_sample is not None and not self.clip_sample > 0:
+            raise GenplugError(
+                f"DiffusionConfig.clip_sample must be a positive bound or None, got {self.clip_sample!r}"
+            )
+        if self.resolved_denoiser == "unet":
+            if len(self.data_shape) != 3:
+                raise GenplugError(
+                    f"DiffusionConfig: denoiser='unet' needs images (C, H, W), but data_shape={self.data_shape}; "
+                    "use denoiser='mlp' or 'auto'"
+                )
+            if not self.channel_mults or any(not isinstance(m, int) or m <= 0 for m in self.channel_mults):
+                raise GenplugError(f"DiffusionConfig.channel_mults={self.channel_mults!r} must be positive integers")
+            factor = 2 ** (len(self.channel_mults) - 1)
+            if self.data_shape[1] % factor or self.data_shape[2] % factor:
+                raise GenplugError(
+                    f"DiffusionConfig: {len(self.channel_mults)} UNet levels halve the image {factor}x, but "
+                    f"{self.data_shape[1]}x{self.data_shape[2]} is not divisible by {factor}; use fewer channel_mults"
+                )
+            width = self.channels * self.channel_mults[-1]
+            if width % self.attention_heads:
+                raise GenplugError(
+                    f"DiffusionConfig.attention_heads={self.attention_heads} must divide the lowest level's "
+                    f"width channels * channel_mults[-1] = {width}"
+                )
+
+    @property
+    def resolved_denoiser(self) -> str:
+        """``"unet"`` or ``"mlp"``: ``denoiser``, with ``"auto"`` decided by the data's shape."""
+        if self.denoiser != "auto":
+            return self.denoiser
+        return "unet" if len(self.data_shape) == 3 else "mlp"
+
+
+class DiffusionModel(genplug.Model):
+    """A denoising diffusion model: the network, its noise schedule, loss, sampling and ELBO.
+
+    It is also a *denoiser* (``prediction_type``, ``time``, ``num_train_timesteps``,
+    ``alphas_cumprod``, ``predict``), which is all a sampler needs.
+    """
+
+    architecture = "diffusion"
+    config_class = DiffusionConfig
+    log_prob_kinds = ("elbo",)
+    time: ClassVar[str] = "discrete"  # predict takes integer timesteps 0 … T-1
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 8000, "ema": 0.999}
+    #: Small configs for genplug's conformance kit: a UNet with ε, an MLP with v and the cosine schedule.
+    conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"data_shape": (1, 8, 8), "channels": 8, "res_blocks": 1, "attention_heads": 2, "num_train_timesteps": 100},
+        {
+            "data_shape": (2,),
+            "hidden": 16,
+            "mlp_blocks": 1,
+            "prediction_type": "v_prediction",
+            "schedule": "cosine",
+            "num_train_timesteps": 100,
+        },
+    )
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__(config)
+        betas = schedules.betas(config.schedule, config.num_train_timesteps, config.beta_start, config.beta_end)
+        # derived from the config, so not saved with the weights
+        self.register_buffer("alphas_cumprod", schedules.alphas_cumprod(betas), persistent=False)
+        if config.resolved_denoiser == "unet":
+            self.net: torch.nn.Module = UNet(
+                in_channels=config.data_shape[0],
+                channels=config.channels,
+                mults=config.channel_mults,
+                blocks=config.res_blocks,
+                heads=config.attention_heads,
+                dropout=config.dropout,
+            )
+        else:
+            self.net = MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks)
+
+    # -- the denoiser interface ------------------------------------------------------
+
+    @property
+    def prediction_type(self) -> str:
+        """``"epsilon"`` or ``"v_prediction"``: what :meth:`predict` returns."""
+        return self.config.prediction_type
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """T, the number of diffusion steps the model was trained with."""
+        return self.config.num_train_timesteps
+
+    @property
+    def clip_sample(self) -> float | None:
+        """The bound samplers clip x̂_0 to unless told otherwise (``None``: no clipping)."""
+        return self.config.clip_sample
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the weights; samplers draw x_T in it."""
+        for tensor in self.parameters():
+            return tensor.dtype
+        return torch.float32
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+        """The network's prediction (ε or v) for ``x_t`` at integer timesteps ``t`` (``()`` or ``(B,)``)."""
+        t = torch.as_tensor(t, device=x_t.device)
+        if t.ndim == 0:
+            t = t.expand(x_t.shape[0])
+        return self.net(x_t, t)
+
+    # -- data space <-> diffusion space ------------------------------------------------
+
+    def to_diffusion_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Data -> the space the diffusion runs in (images: [0, 1] -> [-1, 1])."""
+        return (x - self.config.data_center) / self.config.data_scale
+
+    def to_data_space(self, z: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_diffusion_space`; images are clamped to [0, 1]."""
+        x = z * self.config.data_scale + self.config.data_center
+        return x.clamp(0.0, 1.0) if len(self.event_shape) == 3 else x
+
+    # -- training ------------------------------------------------------------------------
+
+    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mean squared error of the prediction at uniformly drawn timesteps (L_simple)."""
+        x0 = self.to_diffusion_space(batch)
+        t = torch.randint(
+            0,
+            self.num_train_timesteps,
+            (x0.shape[0],),
+            generator=generator,
+            device=generator.device if generator is not None else x0.device,
+        ).to(x0.device)
+        noise = randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        a = schedules.append_dims(self.alphas_cumprod[t], x0.ndim)
+        alpha, sigma = a.sqrt(), (1 - a).sqrt()
+        x_t = alpha * x0 + sigma * noise
+        target = schedules.training_target(self.prediction_type, x0, noise, alpha, sigma)
+        return torch.nn.functional.mse_loss(self.predict(x_t, t), target)
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str | Any = "ddim",
+        steps: int | None = None,
+        **sampler_options: Any,
+    ) -> torch.Tensor:
+        """``n`` samples ``(n, *event_shape)`` in data space (images in [0, 1]).
+
+        Arguments:
+            n: how many samples.
+            generator: seeds the initial noise and any noise the sampler adds.
+            sampler: a registered sampler name (``ddim``, ``ddpm``, ``dpm-solver++``,
+                ``unipc``, ...) or a sampler object.
+            steps: the number of sampling steps; the sampler's default if ``None``.
+            sampler_options: options of a sampler given by name, e.g. ``eta=0.5``.
+        """
+        chosen = genplug.get_sampler(sampler, self, **sampler_options)
+        was_training = self.training
+        self.eval()
+        try:
+            z = chosen(self, n, steps=steps, generator=generator)
+        finally:
+            self.train(was_training)
+        return self.to_data_space(z)
+
+    # -- likelihood ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def log_prob(
+        self, x: torch.Tensor, *, kind: str | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A lower bound on log p(x) in nats per example: the variational bound (ELBO).
+
+        The bound of Ho et al., eq. 5, for the reverse process with the posterior
+        variances β̃_t (the ``ddpm`` sampler's) and a Gaussian decoder N(x̂_0, β_0) at
+        the last step, summed over all T timesteps with one draw of x_t per timestep;
+        the draw makes it an unbiased estimate of the bound. The change of variables
+        to diffusion space (``data_scale``) is included.
+
+        Arguments:
+            x: data ``(B, *event_shape)``.
+            kind: ``"elbo"`` (the only kind) or ``None``.
+            generator: seeds the draws of x_t.
+        """
+        if kind not in (None, "elbo"):
+            raise GenplugError(f"diffusion log_prob computes kind 'elbo' only, got kind={kind!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            return self._elbo(x, generator)
+        finally:
+            self.train(was_training)
+
+    def _elbo(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        x0 = self.to_diffusion_space(x).to(self.dtype)
+        B, D = x0.shape[0], x0[0].numel()
+        a = self.alphas_cumprod.double()
+        a_prev = torch.cat([a.new_ones(1), a[:-1]])
+        beta = 1 - a / a_prev
+        T = self.num_train_timesteps
+
+        # L_T: KL(q(x_T | x_0) || N(0, I)), in closed form
+        aT = a[-1]
+        kl_prior = 0.5 * (aT * x0.double().pow(2) + (1 - aT) - 1 - torch.log(1 - aT)).flatten(1).sum(1)
+
+        # L_{t-1} (t >= 1): KL between Gaussians of equal variance β̃_t, ||μ̃(x_0) - μ̃(x̂_0)||² / 2β̃_t;
+        # L_0: -log N(x_0; x̂_0, β_0). Evaluated in chunks of timesteps to batch the network.
+        weight = a_prev.sqrt() * beta / (1 - a)  # μ̃'s coefficient of x_0
+        var = (1 - a_prev) / (1 - a) * beta  # β̃_t
+        weight_over_var = torch.where(
+            torch.arange(T, device=a.device) > 0, weight**2 / (2 * var.clamp_min(1e-30)), 1 / (2 * beta[0])
+        )
+        total = kl_prior + 0.5 * D * torch.log(2 * math.pi * beta[0])
+        chunk = max(1, 4096 // B)
+        for start in range(0, T, chunk):
+            t = torch.arange(start, min(start + chunk, T), device=x0.device)
+            k = t.shape[0]
+            x0_rep = x0.repeat(k, *([1] * (x0.ndim - 1)))  # (k·B, ...), timestep-major
+            t_rep = t.repeat_interleave(B)
+            noise = randn(x0_rep.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            a_t = schedules.append_dims(self.alphas_cumprod[t_rep], x0.ndim)
+            x_t = a_t.sqrt() * x0_rep + (1 - a_t).sqrt() * noise
+            x0_x, x0_pred = _x0_coefficients(a_t, self.prediction_type)
+            x0_hat = x0_x * x_t + x0_pred * self.predict(x_t, t_rep)
+            err = (x0_rep - x0_hat).double().pow(2).flatten(1).sum(1).view(k, B)  # (k, B)
+            total = total + (weight_over_var[t][:, None] * err).sum(0)
+        return (-total - D * math.log(self.config.data_scale)).to(x0.dtype)
+
+
+def _x0_coefficients(a_t: torch.Tensor, prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensor form of :func:`schedules.prediction_coefficients`' x̂_0 part."""
+    alpha, sigma = a_t.sqrt(), (1 - a_t).sqrt()
+    if prediction_type == "epsilon":
+        return 1 / alpha, -sigma / alpha
+    return alpha, -sigma

@@ -1,0 +1,234 @@
+"""The diffusion model: config, denoiser choice, training loss, sampling, files, ELBO."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from genplug_diffusion import DiffusionConfig, DiffusionModel, MLPDenoiser, UNet, schedules
+
+import genplug
+
+SAMPLERS = ("ddim", "ddpm", "dpm-solver++", "unipc")
+
+
+def g(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# -- config and denoiser --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "denoiser", "net", "mults"),
+    [
+        ((1, 8, 8), "auto", UNet, (1, 2)),
+        ((3, 16, 16), "auto", UNet, (1, 2, 2)),
+        ((3, 32, 32), "auto", UNet, (1, 2, 2, 2)),
+        ((2,), "auto", MLPDenoiser, None),
+        ((1, 8, 8), "mlp", MLPDenoiser, None),
+    ],
+)
+def test_data_shape_picks_the_denoiser_and_config_can_force_it(shape, denoiser, net, mults):
+    torch.manual_seed(0)
+    model = genplug.create("diffusion", data_shape=shape, denoiser=denoiser, channels=8, hidden=16)
+    assert isinstance(model.net, net)
+    if mults is not None:
+        assert model.config.channel_mults == mults
+    with torch.no_grad():
+        x = model.sample(2, steps=2, generator=g(0))
+    assert x.shape == (2, *shape)
+
+
+def test_image_defaults_map_to_minus_one_one_and_clip():
+    config = DiffusionConfig(data_shape=(1, 8, 8))
+    assert (config.data_center, config.data_scale, config.clip_sample) == (0.5, 0.5, 1.0)
+    config = DiffusionConfig(data_shape=(2,))
+    assert (config.data_center, config.data_scale, config.clip_sample) == (0.0, 1.0, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"prediction_type": "score"}, "prediction_type='score'; allowed: epsilon, v_prediction"),
+        ({"schedule": "sigmoid"}, "schedule='sigmoid'; allowed: linear, cosine"),
+        ({"denoiser": "unet", "data_shape": (2,)}, "denoiser='unet' needs images"),
+        ({"data_shape": (1, 10, 10), "channel_mults": (1, 2, 2)}, "10x10 is not divisible by 4"),
+        ({"attention_heads": 3}, "must divide the lowest level's width"),
+        ({"num_train_timesteps": 1}, "at least 2"),
+        ({"clip_sample": -1.0}, "clip_sample must be a positive bound"),
+    ],
+)
+def test_config_errors_name_the_field(fields, message):
+    with pytest.raises(genplug.GenplugError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        DiffusionConfig(**fields)
+
+
+def test_schedules_match_their_definitions():
+    linear = schedules.betas("linear", 1000)
+    assert linear[0].item() == pytest.approx(1e-4) and linear[-1].item() == pytest.approx(0.02)
+    cosine = schedules.alphas_cumprod(schedules.betas("cosine", 1000)).double()
+    t = torch.arange(1, 1000, dtype=torch.float64)
+    f = torch.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+    expected = f / math.cos(0.008 / 1.008 * math.pi / 2) ** 2
+    # ᾱ_t is f(t+1)/f(0) until the 0.999 cap on β bites at the very end
+    assert torch.allclose(cosine[:-1][:990], expected[:990], rtol=1e-4)
+
+
+def test_timestep_spacings():
+    assert schedules.spaced_timesteps(1000, 4, "leading") == [750, 500, 250, 0]
+    assert schedules.spaced_timesteps(1000, 4, "trailing") == [999, 749, 499, 249]
+    assert schedules.spaced_timesteps(1000, 4, "linspace") == [999, 666, 333, 0]
+    assert schedules.solver_timesteps(1000, 4, "linspace") == [999, 749, 500, 250]
+    assert schedules.spaced_timesteps(1000, 1000, "leading") == list(range(999, -1, -1))
+    with pytest.raises(genplug.GenplugError, match="steps=0"):
+        schedules.spaced_timesteps(1000, 0)
+    with pytest.raises(genplug.GenplugError, match="1 to 1000 steps"):
+        schedules.spaced_timesteps(1000, 1001)
+    with pytest.raises(genplug.GenplugError, match="repeat a timestep"):
+        schedules.solver_timesteps(1000, 1000, "linspace")
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["tiny_image", "tiny_points"])
+def test_gradients_reach_every_parameter(fixture, request):
+    model = request.getfixturevalue(fixture).train()
+    batch = torch.rand(6, *model.event_shape, generator=g(0))
+    model.loss(batch, generator=g(1)).backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_loss_is_seeded_and_regresses_the_right_target(prediction_type):
+    model = genplug.create("diffusion", data_shape=(2,), hidden=16, mlp_blocks=1, prediction_type=prediction_type)
+    batch = torch.randn(64, 2, generator=g(0))
+    assert model.loss(batch, generator=g(1)).item() == model.loss(batch, generator=g(1)).item()
+
+    # a network that recovers the noise from x_t (knowing x_0) has zero loss
+    def exact(x_t, t):
+        a = model.alphas_cumprod[t][:, None]
+        eps = (x_t - a.sqrt() * batch) / (1 - a).sqrt()
+        return eps if prediction_type == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * batch
+
+    model.predict = exact
+    assert model.loss(batch, generator=g(1)).item() < 1e-6
+
+
+def test_short_training_lowers_the_loss():
+    torch.manual_seed(0)
+    model = genplug.create("diffusion", data_shape=(2,), hidden=32, mlp_blocks=2)
+    data = genplug.load_data("8gaussians")
+    probe = data.x[:512]
+    before = sum(model.loss(probe, generator=g(i)).item() for i in range(5))
+    genplug.train(model, data, genplug.TrainConfig(steps=150, batch_size=128, lr=3e-3), progress=False)
+    with torch.no_grad():
+        after = sum(model.loss(probe, generator=g(i)).item() for i in range(5))
+    assert after < 0.7 * before
+
+
+# -- sampling -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samples_have_the_shape_dtype_and_range_of_the_data(tiny_image, sampler):
+    x = genplug.sample(tiny_image, 5, sampler=sampler, steps=6, generator=g(0))
+    assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32
+    assert x.min() >= 0 and x.max() <= 1
+    assert x.std() > 0
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_same_seed_same_samples(tiny_points, sampler):
+    a = tiny_points.sample(4, sampler=sampler, steps=7, generator=g(3))
+    b = tiny_points.sample(4, sampler=sampler, steps=7, generator=g(3))
+    c = tiny_points.sample(4, sampler=sampler, steps=7, generator=g(4))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_sample_passes_options_to_the_sampler(tiny_points):
+    a = tiny_points.sample(4, sampler="ddim", steps=5, eta=1.0, generator=g(0))
+    b = tiny_points.sample(4, sampler="ddim", steps=5, eta=0.0, generator=g(0))
+    assert not torch.allclose(a, b)
+    with pytest.raises(genplug.GenplugError, match="eta must be >= 0"):
+        tiny_points.sample(2, sampler="ddim", eta=-1.0)
+
+
+def test_sample_keeps_the_training_mode(tiny_points):
+    tiny_points.train()
+    tiny_points.sample(2, steps=2)
+    assert tiny_points.training
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["tiny_image", "tiny_points"])
+def test_save_load_round_trip_gives_identical_outputs(fixture, request, tmp_path):
+    model = request.getfixturevalue(fixture)
+    model.save_pretrained(tmp_path)
+    loaded = genplug.load(tmp_path)
+    assert isinstance(loaded, DiffusionModel) and loaded.config == model.config
+    assert "alphas_cumprod" not in loaded.state_dict()  # derived from the config, not saved
+    assert torch.equal(loaded.alphas_cumprod, model.alphas_cumprod)
+    x = torch.randn(3, *model.event_shape, generator=g(0))
+    t = torch.tensor([0, 500, 999])
+    assert torch.equal(loaded.predict(x, t), model.predict(x, t))
+    for sampler in SAMPLERS:
+        assert torch.equal(
+            loaded.sample(3, sampler=sampler, steps=4, generator=g(1)),
+            model.sample(3, sampler=sampler, steps=4, generator=g(1)),
+        )
+
+
+# -- likelihood -------------------------------------------------------------------------------
+
+
+def _expected_gap(alphas_cumprod: torch.Tensor, s: float, dims: int) -> float:
+    """E[log p(x) - ELBO(x)] in closed form for data N(0, s² I) and the exact denoiser.
+
+    Given x_t, x_0 has variance v_t = s² σ_t² / (ᾱ_t s² + σ_t²) around x̂_0, so each KL term
+    averages to coef_t² · dims · v_t / 2β̃_t and the decoder to dims · v_0 / 2β_0.
+    """
+    a = alphas_cumprod.double()
+    a_prev = torch.cat([a.new_ones(1), a[:-1]])
+    beta = 1 - a / a_prev
+    v = s**2 * (1 - a) / (a * s**2 + 1 - a)
+    coef, var = a_prev.sqrt() * beta / (1 - a), (1 - a_prev) / (1 - a) * beta
+    kl = (coef[1:] ** 2 * dims * v[1:] / (2 * var[1:])).sum()
+    kl_prior = 0.5 * dims * (a[-1] * s**2 + (1 - a[-1]) - 1 - torch.log(1 - a[-1]))
+    decoder = dims / 2 * math.log(2 * math.pi * beta[0]) + dims * v[0] / (2 * beta[0])
+    nll = dims / 2 * math.log(2 * math.pi * s**2) + dims / 2
+    return float(kl_prior + kl + decoder - nll)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_elbo_of_an_exact_denoiser_matches_the_closed_form(gaussian, prediction_type):
+    """With the exact denoiser of Gaussian data, the ELBO estimate has the bound's known gap."""
+    scale = 0.5
+    exact = gaussian(prediction_type=prediction_type, scale=scale)
+    model = genplug.create(
+        "diffusion", data_shape=(2,), hidden=8, mlp_blocks=1, data_scale=2.0, prediction_type=prediction_type
+    )
+    model.predict = exact.predict
+    # the model diffuses x / 2, which is N(0, s²) when the data x is N(0, (2 s)²)
+    x = torch.randn(4000, 2, generator=g(0)) * 2 * scale
+    elbo = model.log_prob(x, generator=g(1)).double()
+    true = torch.distributions.Normal(0.0, 2 * scale).log_prob(x.double()).sum(1)
+    gap = (true - elbo).mean().item()
+    expected = _expected_gap(model.alphas_cumprod, scale, 2)  # 0.91 nats: fixed variances β̃_t
+    assert elbo.shape == (4000,) and torch.isfinite(elbo).all()
+    assert gap > 0
+    assert gap == pytest.approx(expected, abs=0.05), f"true log p - ELBO = {gap:.4f}, expected {expected:.4f}"
+
+
+def test_log_prob_is_seeded_and_refuses_other_kinds(tiny_points):
+    x = torch.randn(5, 2, generator=g(0))
+    assert torch.equal(tiny_points.log_prob(x, generator=g(1)), tiny_points.log_prob(x, generator=g(1)))
+    assert tiny_points.log_prob_kinds == ("elbo",)
+    with pytest.raises(genplug.GenplugError, match="kind 'elbo' only"):
+        tiny_points.log_prob(x, kind="exact")
