@@ -54,6 +54,11 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"VAEConfig.{attribute.name} must be positive, got {value!r}")
 
 
+def _fraction(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"VAEConfig.{attribute.name} is a probability in [0, 1), got {value!r}")
+
+
 def _one_of(*allowed: str) -> Any:
     def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if value not in allowed:
@@ -73,6 +78,7 @@ class VAEConfig:
     downsamples: int = attrs.field(default=2, validator=attrs.validators.ge(0))  # conv: stride-2 stages
     mlp_hidden: int = attrs.field(default=256, validator=_positive)  # width of the fully connected layers
     mlp_depth: int = attrs.field(default=2, validator=_positive)  # mlp network: hidden layers in encoder and decoder
+    dropout: float = attrs.field(default=0.0, validator=_fraction)  # dropout on the fully connected hidden layers
     likelihood: str = attrs.field(default="auto", validator=_one_of("auto", *LIKELIHOODS))  # auto: see likelihood_name
     levels: int = attrs.field(default=17, validator=attrs.validators.ge(2))  # logistic: values k/(levels-1); 8-bit: 256
     min_scale: float = attrs.field(default=1e-3, validator=_positive)  # gaussian: floor on the decoder's std
@@ -152,14 +158,16 @@ class VAE(genplug.Model):
         n_params = self.likelihood.n_params
         if c.network_name == "conv":
             channels, height, width = c.data_shape
-            self.encoder = ConvEncoder(channels, height, width, c.hidden, c.downsamples, c.mlp_hidden, 2 * c.latent_dim)
+            self.encoder = ConvEncoder(
+                channels, height, width, c.hidden, c.downsamples, c.mlp_hidden, 2 * c.latent_dim, c.dropout
+            )
             self.decoder = ConvDecoder(
-                c.latent_dim, height, width, c.hidden, c.downsamples, c.mlp_hidden, n_params * channels
+                c.latent_dim, height, width, c.hidden, c.downsamples, c.mlp_hidden, n_params * channels, c.dropout
             )
         else:
             size = math.prod(c.data_shape)
-            self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim)
-            self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size)
+            self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim, c.dropout)
+            self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size, c.dropout)
         # Optimisation steps taken, for the KL warm-up; saved with the weights so a resumed run
         # continues the schedule.
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))

@@ -15,10 +15,18 @@ from torch import nn
 
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_features): a 3x3 stem, ``downsamples`` stride-2 convolutions
-    that double the channels, then a two-layer MLP head."""
+    that double the channels, then a two-layer MLP head with ``dropout`` on its hidden layer."""
 
     def __init__(
-        self, channels: int, height: int, width: int, hidden: int, downsamples: int, mlp_hidden: int, out_features: int
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        hidden: int,
+        downsamples: int,
+        mlp_hidden: int,
+        out_features: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(channels, hidden, 3, padding=1), nn.SiLU()]
@@ -29,7 +37,11 @@ class ConvEncoder(nn.Module):
         self.features = nn.Sequential(*layers)
         flat = ch * (height >> downsamples) * (width >> downsamples)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, mlp_hidden), nn.SiLU(), nn.Linear(mlp_hidden, out_features)
+            nn.Flatten(),
+            nn.Linear(flat, mlp_hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_hidden, out_features),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,13 +52,25 @@ class ConvDecoder(nn.Module):
     """(B, L) -> (B, out_channels, H, W): the mirror of :class:`ConvEncoder`."""
 
     def __init__(
-        self, latent: int, height: int, width: int, hidden: int, downsamples: int, mlp_hidden: int, out_channels: int
+        self,
+        latent: int,
+        height: int,
+        width: int,
+        hidden: int,
+        downsamples: int,
+        mlp_hidden: int,
+        out_channels: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         ch = hidden * 2**downsamples
         self.start = (ch, height >> downsamples, width >> downsamples)
         self.head = nn.Sequential(
-            nn.Linear(latent, mlp_hidden), nn.SiLU(), nn.Linear(mlp_hidden, math.prod(self.start)), nn.SiLU()
+            nn.Linear(latent, mlp_hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_hidden, math.prod(self.start)),
+            nn.SiLU(),
         )
         layers: list[nn.Module] = []
         for _ in range(downsamples):
@@ -61,14 +85,15 @@ class ConvDecoder(nn.Module):
 
 
 class MLP(nn.Module):
-    """(B, *shape) -> (B, out_features): flatten, then ``depth`` hidden layers of ``width``."""
+    """(B, *shape) -> (B, out_features): flatten, then ``depth`` hidden layers of ``width``
+    with ``dropout`` after each."""
 
-    def __init__(self, in_features: int, width: int, depth: int, out_features: int) -> None:
+    def __init__(self, in_features: int, width: int, depth: int, out_features: int, dropout: float = 0.0) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         size = in_features
         for _ in range(depth):
-            layers += [nn.Linear(size, width), nn.SiLU()]
+            layers += [nn.Linear(size, width), nn.SiLU(), nn.Dropout(dropout)]
             size = width
         layers.append(nn.Linear(size, out_features))
         self.net = nn.Sequential(*layers)

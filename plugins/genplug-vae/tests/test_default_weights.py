@@ -1,0 +1,83 @@
+"""The packaged default weights: offline CLI use, bounds, latent scale."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from genplug_vae import VAE, latent_stats
+
+import genplug
+
+
+@pytest.fixture(scope="module")
+def default() -> VAE:
+    return genplug.load("vae")
+
+
+def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(sys.executable).with_name("genplug")  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
+    command += args
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_default_weights_load_offline(default: VAE) -> None:
+    assert default.config.data_shape == (1, 8, 8)
+    assert default.config.likelihood_name == "logistic"
+    assert genplug.default_weights("vae").parent.name == "genplug_vae"
+
+
+def test_genplug_run_writes_a_grid_offline(tmp_path: Path) -> None:
+    result = _genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "x.png") as img:
+        assert img.mode == "L" and img.width > 32
+    raw = _genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.npy", cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr
+    import numpy as np
+
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    expected = genplug.load("vae").sample(4, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(samples, expected.detach(), atol=1e-6)
+
+
+def test_genplug_run_interpolate_writes_a_strip(tmp_path: Path) -> None:
+    result = _genplug("run", "vae", "--interpolate", "-n", "6", "-o", "strip.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import numpy as np
+
+    strip = np.load(tmp_path / "strip.npy")
+    assert strip.shape == (6, 1, 8, 8)
+    assert 0.0 <= strip.min() and strip.max() <= 1.0
+
+
+def test_iwae_is_tighter_than_the_elbo_on_test_digits(default: VAE) -> None:
+    x = genplug.load_data("digits", "test").x[:100]
+    with torch.no_grad():
+        elbo = default.log_prob(x, kind="elbo", k=50, generator=torch.Generator().manual_seed(0))
+        iwae = default.log_prob(x, kind="iwae", k=50, generator=torch.Generator().manual_seed(1))
+    assert float(elbo.mean()) < float(iwae.mean())
+    assert bool((-iwae > 0).all())  # a discrete likelihood: log p(x) <= 0, so the bound is too
+
+
+def test_default_latents_are_well_scaled(default: VAE) -> None:
+    stats = latent_stats(default, genplug.load_data("digits", "test"))
+    assert max(abs(m) for m in stats["mean"]) < 0.3
+    assert max(stats["aggregate_std"]) < 1.5 and min(stats["aggregate_std"]) > 0.5
+
+
+def test_reconstructions_resemble_their_inputs(default: VAE) -> None:
+    from genplug_vae import reconstruct
+
+    x = genplug.load_data("digits", "test").x[:50]
+    error = (reconstruct(default, x) - x).pow(2).mean()
+    baseline = (x - x.mean(0)).pow(2).mean()  # predicting the average digit
+    assert float(error) < 0.5 * float(baseline)
