@@ -1,0 +1,311 @@
+"""The ``latent-diffusion`` architecture: a diffusion prior in the latent space of a VAE.
+
+A VAE (genplug-vae) maps an 8x8 digit x to a posterior q(z | x) over a small latent z;
+its own prior p(z) = N(0, I) is simple, and the aggregate posterior of the data,
+q(z) = E_x[q(z | x)], is not: samples z ~ N(0, I) land between the clusters the encoder
+uses, and decode to blurred or ambiguous digits. Latent diffusion keeps the VAE's encoder
+and decoder, frozen, and replaces p(z) by a diffusion model (genplug-diffusion) trained on
+the latents of the data:
+
+==============  ============================================================================
+``x``           an example in data space, ``(B, *event_shape)``
+``z``           its latent: the posterior mean (``latent="mean"``) or a draw of q(z | x)
+``u``           the standardised latent (z - latent_mean) / latent_std that the prior models
+``prior``       a ``diffusion`` model with ``data_shape = encoder.latent_shape``
+==============  ============================================================================
+
+Training: u = standardise(encode(x)); the prior's loss (L_simple) on u. Sampling: u from
+the prior with any diffusion sampler (``ddpm``, ``ddim``, ``dpm-solver++``, ``unipc``),
+then x = decode(u * latent_std + latent_mean).
+
+Standardisation: a diffusion model's noise schedule assumes data of roughly unit scale
+(x_T ~ N(0, I) must drown the signal). A VAE's posterior means are near that scale in the
+dimensions it uses and much smaller in the ones the KL term switched off, and another
+encoder's latents may have any scale. So :meth:`LatentDiffusion.fit` measures the mean and
+standard deviation of every latent dimension on the training data before training, and
+stores them in the config (``latent_mean``, ``latent_std``), which is saved in the
+hybrid folder's index ``config.json``. Nothing is learned from them: they are an affine
+change of coordinates fixed before the prior's first step.
+
+This is the composition of :func:`genplug.compose` (see :class:`genplug.Composite`) under
+its own architecture name, so ``genplug run latent-diffusion`` finds packaged weights and
+``genplug.create("latent-diffusion")`` builds one from the packaged VAE.
+
+References:
+    Rombach, Blattmann, Lorenz, Esser, Ommer. High-Resolution Image Synthesis with Latent
+    Diffusion Models. CVPR 2022. arXiv:2112.10752.
+    Vahdat, Kreis, Kautz. Score-based Generative Modeling in Latent Space. NeurIPS 2021.
+    arXiv:2106.05931.
+    Ho, Jain, Abbeel. Denoising Diffusion Probabilistic Models. NeurIPS 2020.
+    arXiv:2006.11239.
+
+Example:
+    >>> import genplug, torch
+    >>> vae = genplug.create("vae", data_shape=(2,), latent_dim=2)
+    >>> prior = genplug.create("diffusion", data_shape=vae.latent_shape, hidden=16, mlp_blocks=1)
+    >>> model = LatentDiffusion(LatentDiffusionConfig(steps=4), encoder=vae, prior=prior)
+    >>> model.sample(3, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 2])
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import torch
+
+import genplug
+from genplug import GenplugError, IncompatibleError
+
+log = logging.getLogger("genplug.hybrid")
+
+
+def _prior_fields(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise GenplugError(f"LatentDiffusionConfig.prior must be a dict of diffusion config fields, got {value!r}")
+    if "data_shape" in value:
+        raise GenplugError(
+            "LatentDiffusionConfig.prior must not set data_shape: the prior's data shape is the encoder's "
+            f"latent shape; remove data_shape={value['data_shape']!r}"
+        )
+
+
+def _statistics(instance: Any, attribute: attrs.Attribute, value: tuple[float, ...] | None) -> None:
+    if value is None:
+        return
+    if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise GenplugError(f"LatentDiffusionConfig.{attribute.name} must be a tuple of numbers or None, got {value!r}")
+    if attribute.name == "latent_std" and min(value) <= 0:
+        raise GenplugError(f"LatentDiffusionConfig.latent_std must be positive, got {value!r}")
+
+
+def _optional_tuple(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(v) for v in value)
+
+
+@attrs.frozen(kw_only=True)
+class LatentDiffusionConfig(genplug.CompositeConfig):
+    """The configuration of a :class:`LatentDiffusion` (the composite's fields, and these)."""
+
+    encoder: str = "vae"  # the encoder loaded when none is passed: a reference for genplug.load ("vae": packaged)
+    prior: dict[str, Any] = attrs.field(  # diffusion config fields of the prior built when none is passed
+        factory=lambda: {"hidden": 256, "mlp_blocks": 4}, validator=_prior_fields
+    )
+    sampler: str | None = "dpm-solver++"  # the prior's default sampler
+    steps: int | None = 20  # the default number of sampler steps
+    standardize: bool = True  # fit() measures latent_mean and latent_std on the data when they are unset
+    latent_mean: tuple[float, ...] | None = attrs.field(  # per-dimension shift of the latents; None: 0
+        default=None, converter=_optional_tuple, validator=_statistics
+    )
+    latent_std: tuple[float, ...] | None = attrs.field(  # per-dimension scale of the latents; None: 1
+        default=None, converter=_optional_tuple, validator=_statistics
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if (self.latent_mean is None) != (self.latent_std is None):
+            raise GenplugError("LatentDiffusionConfig: set latent_mean and latent_std together, or neither")
+        if self.latent_mean is not None and len(self.latent_mean) != len(self.latent_std or ()):
+            raise GenplugError(
+                f"LatentDiffusionConfig: latent_mean has {len(self.latent_mean)} values but latent_std has "
+                f"{len(self.latent_std or ())}; give one of each per latent dimension"
+            )
+
+
+class LatentDiffusion(genplug.Composite):
+    """A frozen encoder (a VAE) and a diffusion prior on its standardised latents.
+
+    Arguments:
+        config: a :class:`LatentDiffusionConfig`.
+        encoder: an :class:`genplug.Encoder`; default ``genplug.load(config.encoder)``, the
+            packaged ``vae``.
+        prior: a :class:`genplug.Generator` on the encoder's latents; default a fresh
+            ``genplug.create("diffusion", data_shape=encoder.latent_shape, **config.prior)``.
+
+    Raises:
+        genplug.IncompatibleError: when the prior's event shape is not the encoder's latent
+            shape, or ``config.sampler`` cannot run the prior.
+    """
+
+    architecture = "latent-diffusion"
+    config_class = LatentDiffusionConfig
+    #: Small configs for genplug's conformance kit: the packaged VAE and a tiny prior.
+    conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100}, "steps": 4},
+        {
+            "prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100, "prediction_type": "v_prediction"},
+            "latent": "sample",
+            "sampler": "ddim",
+            "steps": 4,
+            "latent_mean": (0.0,) * 8,
+            "latent_std": (2.0,) * 8,
+        },
+    )
+
+    def __init__(self, config: LatentDiffusionConfig, *, encoder: Any = None, prior: Any = None) -> None:
+        if encoder is None:
+            encoder = genplug.load(config.encoder)
+        if prior is None and hasattr(encoder, "latent_shape"):  # otherwise the composite names what is missing
+            prior = genplug.create("diffusion", data_shape=tuple(encoder.latent_shape), **config.prior)
+        super().__init__(config, encoder=encoder, prior=prior)
+        shape = tuple(self.encoder.latent_shape)
+        if config.latent_mean is not None and len(config.latent_mean) != _size(shape):
+            raise IncompatibleError(
+                f"LatentDiffusionConfig has {len(config.latent_mean)} latent statistics, but the encoder "
+                f"{_name(self.encoder)!r} has latents of shape {shape}; measure them again with fit()"
+            )
+        # Mirrors of the config's statistics that follow the model's device and dtype. Not
+        # saved with the weights: the config is where they are stored.
+        mean = config.latent_mean if config.latent_mean is not None else (0.0,) * _size(shape)
+        std = config.latent_std if config.latent_std is not None else (1.0,) * _size(shape)
+        self.register_buffer("latent_shift", torch.tensor(mean).view(shape), persistent=False)
+        self.register_buffer("latent_scale", torch.tensor(std).view(shape), persistent=False)
+
+    # -- the change of coordinates -----------------------------------------------------
+
+    def latent(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The encoder's latent of ``x`` (``config.latent``: posterior mean or draw), not standardised."""
+        return super().encode(x, generator=generator)
+
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The standardised latent the prior models, ``(B, *latent_shape)``."""
+        return (self.latent(x, generator=generator) - self.latent_shift) / self.latent_scale
+
+    def decode(self, u: torch.Tensor) -> torch.Tensor:
+        """Data from standardised latents ``u``: the encoder's decoder at u * latent_std + latent_mean."""
+        return self.encoder.decode(u * self.latent_scale + self.latent_shift)
+
+    @torch.no_grad()
+    def measure_latents(
+        self, data: genplug.Data | torch.Tensor | str | Path, *, batch_size: int = 512, seed: int = 0
+    ) -> dict[str, tuple[float, ...]]:
+        """Set ``latent_mean`` and ``latent_std`` from the latents of ``data``'s train split.
+
+        Arguments:
+            data: a dataset name, a path, a :class:`genplug.Data` or a tensor of examples.
+            batch_size: examples encoded at once.
+            seed: seeds the posterior draws when ``config.latent == "sample"``.
+
+        Returns:
+            ``{"latent_mean": ..., "latent_std": ...}``, one value per latent dimension; the
+            config and the model now hold them.
+        """
+        if isinstance(data, torch.Tensor):
+            x = data
+        else:
+            x = (data if isinstance(data, genplug.Data) else genplug.load_data(data, "train")).x
+        generator = torch.Generator(self.device).manual_seed(seed)
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            z = torch.cat([self.latent(chunk.to(self.device), generator=generator) for chunk in x.split(batch_size)])
+        finally:
+            self.encoder.train(was_training)
+        z = z.double().flatten(1)  # (N, latent size)
+        stats = {
+            "latent_mean": tuple(z.mean(0).tolist()),
+            "latent_std": tuple(z.std(0).clamp_min(1e-6).tolist()),
+        }
+        self.config = attrs.evolve(self.config, **stats)
+        shape = self.latent_shift.shape
+        self.latent_shift.copy_(torch.tensor(stats["latent_mean"]).view(shape))
+        self.latent_scale.copy_(torch.tensor(stats["latent_std"]).view(shape))
+        return stats
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def sample_latents(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str | Any | None = None,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """``n`` standardised latents from the prior, ``(n, *latent_shape)``; see :meth:`sample`."""
+        sampler = sampler if sampler is not None else self.config.sampler
+        steps = steps if steps is not None else self.config.steps
+        options: dict[str, Any] = {}
+        if sampler is not None:
+            if isinstance(sampler, str):
+                try:
+                    genplug.registry().sampler(sampler).check(self.prior)
+                except IncompatibleError as exc:
+                    raise IncompatibleError(
+                        f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}"
+                    ) from None
+            options["sampler"] = sampler
+        if steps is not None:
+            options["steps"] = steps
+        return self.prior.sample(n, generator=generator, **options)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str | Any | None = None,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` latents from the prior and decode them to ``(n, *event_shape)``.
+
+        Arguments:
+            n: the number of samples.
+            generator: seeds the prior's sampler (the decoder is deterministic).
+            sampler: a diffusion sampler by name (``ddpm``, ``ddim``, ``dpm-solver++``,
+                ``unipc``) or object; default ``config.sampler``.
+            steps: sampler steps; default ``config.steps``.
+        """
+        return self.decode(self.sample_latents(n, generator=generator, sampler=sampler, steps=steps))
+
+    # -- training ------------------------------------------------------------------------
+
+    def training_step(
+        self,
+        batch: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, float]:
+        """One step on the prior's loss; measures the latent statistics on this batch if still unset.
+
+        :meth:`fit` measures them on the whole training set first; this fallback serves
+        ``genplug train latent-diffusion``, where the trainer gives the model no data before
+        its first step.
+        """
+        if self.config.standardize and self.config.latent_mean is None:
+            log.info("latent-diffusion: latent statistics measured on the first batch (%d examples)", len(batch))
+            self.measure_latents(batch)
+        return super().training_step(batch, optimizers, generator=generator)
+
+    def fit(
+        self,
+        data: Any,
+        *,
+        steps: int | None = None,
+        out: str | Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> LatentDiffusion:
+        """Measure the latent statistics on ``data`` (when ``standardize`` and unset), then train the prior.
+
+        Options go to :class:`genplug.TrainConfig` (``lr``, ``batch_size``, ``seed``, ``ema``, ...).
+        """
+        if self.config.standardize and self.config.latent_mean is None:
+            self.measure_latents(data)
+        super().fit(data, steps=steps, out=out, resume=resume, progress=progress, **options)
+        return self
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    size = 1
+    for d in shape:
+        size *= d
+    return size
+
+
+def _name(obj: Any) -> str:
+    return getattr(obj, "architecture", None) or type(obj).__name__

@@ -1,0 +1,25 @@
+"""Registration only: importing this module imports no torch and no model code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import genplug
+
+GENPLUG_API = 1
+
+
+@genplug.hookimpl
+def register_architectures(register: Callable[[Any], None]) -> None:
+    register(
+        genplug.ArchitectureSpec(
+            name="latent-diffusion",
+            family="hybrid",
+            description="a diffusion prior (genplug-diffusion) in the latent space of a VAE (genplug-vae); "
+            "samplers ddpm, ddim, dpm-solver++, unipc",
+            model="genplug_hybrid.latent_diffusion:LatentDiffusion",
+            provides=("generator",),
+            default_weights="genplug_hybrid:weights",
+        )
+    )
