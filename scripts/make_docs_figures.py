@@ -66,7 +66,7 @@ def nll_label(key: str) -> tuple[str, str] | None:
     for unit, text, fmt in (("_bits_per_dim", "bits per dimension", "{:.3f}"), ("_nats", "nats per image", "{:.2f}")):
         if body.endswith(unit):
             kind = body.removesuffix(unit)
-            what = "exact" if kind == "exact" else f"{kind} bound"
+            what = "exact" if kind == "exact" else f"from the {kind} bound, an upper bound"
             return f"test NLL ({what}), {text}", fmt
     return None
 
