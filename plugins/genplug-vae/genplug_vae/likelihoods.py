@@ -112,7 +112,7 @@ class DiscretizedLogistic:
 
     Example:
         >>> lik = DiscretizedLogistic(levels=2)
-        >>> lik.log_prob(torch.zeros(1, 1), torch.zeros(1, 2)).exp()  # mu = 0.5: fair coin
+        >>> lik.log_prob(torch.zeros(1, 1), torch.tensor([[0.5, 0.0]])).exp()  # mu = 0.5: a fair coin
         tensor([0.5000])
     """
 

@@ -95,7 +95,7 @@ def test_same_seed_same_samples(model: VAE) -> None:
 
 def test_temperature_zero_decodes_the_prior_mean() -> None:
     model = make("conv-logistic")
-    x = model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.0)
+    x = model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.0, output="mean")
     assert torch.allclose(x, model.decode(torch.zeros(2, 4)).expand_as(x))
 
 
@@ -191,8 +191,25 @@ def test_config_errors_name_the_field() -> None:
 
 def test_auto_choices_follow_the_data() -> None:
     image, points = VAEConfig(data_shape=(1, 8, 8)), VAEConfig(data_shape=(2,))
-    assert (image.network_name, image.likelihood_name, image.output_name) == ("conv", "logistic", "mean")
-    assert (points.network_name, points.likelihood_name, points.output_name) == ("mlp", "gaussian", "draw")
+    assert (image.network_name, image.likelihood_name) == ("conv", "logistic")
+    assert (points.network_name, points.likelihood_name) == ("mlp", "gaussian")
+
+
+def test_sample_output_follows_the_config() -> None:
+    model = genplug.create("vae", **CONFIGS["conv-logistic"])
+    mean_model = genplug.create("vae", **CONFIGS["conv-logistic"], output="mean")
+    mean_model.load_state_dict(model.state_dict())
+
+    def draw(m: VAE, **options: str) -> torch.Tensor:
+        return m.sample(4, generator=torch.Generator().manual_seed(0), **options)
+
+    grid = torch.arange(17) / 16
+    x = draw(model)  # a draw of the discretized logistic: every value on the 17-level grid
+    assert bool((x[..., None] - grid).abs().min(-1).values.max() < 1e-6)
+    assert torch.equal(draw(model, output="mean"), draw(mean_model))
+    assert torch.equal(draw(mean_model, output="draw"), x)
+    with pytest.raises(genplug.GenplugError, match="choose 'mean'"):
+        draw(model, output="mode")
 
 
 def test_training_improves_the_elbo_on_a_2d_density() -> None:
