@@ -161,7 +161,11 @@ def nll_metric(
     sampler: str | None = None,
     steps: int | None = None,
 ) -> dict[str, Any]:
-    """NLL of the test split in nats/example and bits/dim for each of the model's kinds."""
+    """NLL of the test split in nats/example and bits/dim for each of the model's kinds.
+
+    The figures are named ``nll_<label>_nats``, where the label is the kind, or what the
+    model's ``log_prob_label(kind)`` says (``iwae-100`` for a bound with 100 samples).
+    """
     from genplug._data import load_data
 
     kinds = tuple(getattr(model, "log_prob_kinds", ()) or ())
@@ -172,11 +176,12 @@ def nll_metric(
     scores: dict[str, Any] = {}
     with torch.no_grad():
         for kind in kinds:
+            label = model.log_prob_label(kind) if callable(getattr(model, "log_prob_label", None)) else kind
             parts = [
                 model.log_prob(chunk.to(model.device), kind=kind, generator=generator).cpu()
                 for chunk in test.x.split(256)
             ]
             nll = -float(torch.cat(parts).double().mean())
-            scores[f"nll_{kind}_nats"] = nll
-            scores[f"nll_{kind}_bits_per_dim"] = nll / (dims * math.log(2))
+            scores[f"nll_{label}_nats"] = nll
+            scores[f"nll_{label}_bits_per_dim"] = nll / (dims * math.log(2))
     return scores

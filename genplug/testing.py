@@ -11,11 +11,13 @@ suite runs it over everything the plugin registers with three lines::
         case.run()
 
 For each architecture (in each of the model class's ``conformance_configs``, a tuple of
-small config dicts; the class's defaults when it has none) it checks that:
+small config dicts; the class's defaults when it has none) it checks, on data from the
+model's ``conformance_batch(n, *, generator)`` when it defines one, that:
 
 - the model satisfies the protocols its spec declares;
 - ``sample`` returns ``(n, *event_shape)`` floating tensors (or integer tokens);
 - the same seeded generator gives the same samples, another seed others;
+- ``encode``/``decode`` give the declared latent and data shapes (encoders);
 - one ``training_step`` reaches every trainable parameter with a gradient and changes
   the weights;
 - ``save_pretrained`` + ``genplug.load`` give identical tensors and identical samples;
@@ -74,9 +76,17 @@ def _build(name: str, config: dict[str, Any]) -> Any:
 
 
 def _batch(model: Any, n: int, generator: Any) -> Any:
-    """Plausible data for ``model``: integer tokens when it has ``vocab_size``, else [0, 1] floats."""
+    """Plausible data for ``model``.
+
+    The model's own ``conformance_batch(n, *, generator)`` when it has one (a likelihood
+    that only accepts quantised values, say); else integer tokens when it has
+    ``vocab_size``; else uniform floats in [0, 1].
+    """
     import torch
 
+    own = getattr(model, "conformance_batch", None)
+    if callable(own):
+        return own(n, generator=generator).to(model.device)
     shape = (n, *model.event_shape)
     vocab = getattr(model, "vocab_size", None)
     if vocab is not None:

@@ -149,3 +149,9 @@ def test_import_genplug_does_not_import_torch():
     code = "import sys, genplug; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_saved_files_are_readable_by_others(toy, tmp_path):
+    toy.save_pretrained(tmp_path)
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
