@@ -142,14 +142,22 @@ class VAE(genplug.Model):
     config_class = VAEConfig
     log_prob_kinds = ("elbo", "iwae")
     train_defaults = {"lr": 1e-3, "batch_size": 128, "steps": 6000, "ema": 0.999}
-    # Small configs for genplug.testing's contract. Its test batches are uniform floats, which
-    # the discretized logistic refuses (they are off its grid), so the logistic is covered by
-    # this plugin's own tests instead.
+    # Small configs for genplug.testing's contract; conformance_batch gives it data on the
+    # discretized logistic's grid.
     conformance_configs = (
+        {"data_shape": (1, 8, 8), "latent_dim": 4, "hidden": 4, "mlp_hidden": 16},
         {"data_shape": (1, 8, 8), "latent_dim": 4, "hidden": 4, "mlp_hidden": 16, "likelihood": "bernoulli"},
         {"data_shape": (1, 8, 8), "latent_dim": 4, "network": "mlp", "mlp_hidden": 16, "likelihood": "gaussian"},
         {"data_shape": (2,), "latent_dim": 2, "mlp_hidden": 16},
     )
+
+    def conformance_batch(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Test data for genplug.testing: uniform values on the likelihood's grid k / (levels - 1)."""
+        shape = (n, *self.config.data_shape)
+        if self.config.likelihood_name == "logistic":
+            steps = self.config.levels - 1
+            return torch.randint(0, steps + 1, shape, generator=generator).float() / steps
+        return torch.rand(shape, generator=generator)
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
