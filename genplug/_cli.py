@@ -138,7 +138,12 @@ def info(name: str) -> None:
         click.echo(f"  default weights: {spec.default_weights or 'none'}")
         click.echo("  config fields:")
         for field in attrs.fields(cls.config_class):
-            click.echo(f"    {field.name} = {field.default!r}")
+            default = field.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                shown = "(computed from the other fields)" if default.takes_self else repr(default.factory())
+            else:
+                shown = repr(default)
+            click.echo(f"    {field.name} = {shown}")
         compatible = []
         for s in reg.samplers.values():
             try:
