@@ -16,7 +16,9 @@ the latents of the data:
 
 Training: u = standardise(encode(x)); the prior's loss (L_simple) on u. Sampling: u from
 the prior with any diffusion sampler (``ddpm``, ``ddim``, ``dpm-solver++``, ``unipc``),
-then x = decode(u * latent_std + latent_mean).
+then z = u * latent_std + latent_mean and a draw x ~ p(x | z) from the VAE's decoder
+(``output="draw"``, as the VAE's own samples are) or its mean E[x | z] (``output="mean"``,
+the encoder's ``decode``; smoother, and blurred where the decoder is unsure).
 
 Standardisation: a diffusion model's noise schedule assumes data of roughly unit scale
 (x_T ~ N(0, I) must drown the signal). A VAE's posterior means are near that scale in the
@@ -62,6 +64,17 @@ from genplug import GenplugError, IncompatibleError
 
 log = logging.getLogger("genplug.hybrid")
 
+OUTPUTS = ("draw", "mean")
+#: The prior built when none is given: a residual MLP denoiser with v-prediction on the cosine
+#: schedule. (ε-prediction on the linear schedule sampled latents with outliers under the
+#: ODE samplers; see the README.)
+DEFAULT_PRIOR: dict[str, Any] = {
+    "hidden": 256,
+    "mlp_blocks": 4,
+    "prediction_type": "v_prediction",
+    "schedule": "cosine",
+}
+
 
 def _prior_fields(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -82,6 +95,14 @@ def _statistics(instance: Any, attribute: attrs.Attribute, value: tuple[float, .
         raise GenplugError(f"LatentDiffusionConfig.latent_std must be positive, got {value!r}")
 
 
+def _one_of(allowed: tuple[str, ...]) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in allowed:
+            raise GenplugError(f"LatentDiffusionConfig.{attribute.name}={value!r}; allowed: {', '.join(allowed)}")
+
+    return check
+
+
 def _optional_tuple(value: Any) -> tuple[float, ...] | None:
     return None if value is None else tuple(float(v) for v in value)
 
@@ -92,9 +113,12 @@ class LatentDiffusionConfig(genplug.CompositeConfig):
 
     encoder: str = "vae"  # the encoder loaded when none is passed: a reference for genplug.load ("vae": packaged)
     prior: dict[str, Any] = attrs.field(  # diffusion config fields of the prior built when none is passed
-        factory=lambda: {"hidden": 256, "mlp_blocks": 4}, validator=_prior_fields
+        factory=lambda: dict(DEFAULT_PRIOR), validator=_prior_fields
     )
-    sampler: str | None = "dpm-solver++"  # the prior's default sampler
+    latent: str = attrs.field(default="sample", validator=_one_of(("sample", "mean")))  # what the prior models:
+    # a posterior draw z ~ q(z | x), fresh each batch (the latents the decoder was trained on), or its mean
+    output: str = attrs.field(default="draw", validator=_one_of(OUTPUTS))  # decode to a draw x ~ p(x | z), or E[x | z]
+    sampler: str | None = "unipc"  # the prior's default sampler
     steps: int | None = 20  # the default number of sampler steps
     standardize: bool = True  # fit() measures latent_mean and latent_std on the data when they are unset
     latent_mean: tuple[float, ...] | None = attrs.field(  # per-dimension shift of the latents; None: 0
@@ -131,12 +155,15 @@ class LatentDiffusion(genplug.Composite):
 
     architecture = "latent-diffusion"
     config_class = LatentDiffusionConfig
+    #: The recipe of the packaged weights (scripts/train_default.py), for `genplug train`.
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 30000, "ema": 0.999}
     #: Small configs for genplug's conformance kit: the packaged VAE and a tiny prior.
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
         {"prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100}, "steps": 4},
         {
             "prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100, "prediction_type": "v_prediction"},
-            "latent": "sample",
+            "latent": "mean",
+            "output": "mean",
             "sampler": "ddim",
             "steps": 4,
             "latent_mean": (0.0,) * 8,
@@ -150,6 +177,12 @@ class LatentDiffusion(genplug.Composite):
         if prior is None and hasattr(encoder, "latent_shape"):  # otherwise the composite names what is missing
             prior = genplug.create("diffusion", data_shape=tuple(encoder.latent_shape), **config.prior)
         super().__init__(config, encoder=encoder, prior=prior)
+        if config.output == "draw" and not _can_draw(self.encoder):
+            raise IncompatibleError(
+                f"output='draw' draws x ~ p(x | z) with the encoder's decoder_params(z) and likelihood, as "
+                f"genplug-vae's VAE has them; the encoder {_name(self.encoder)!r} has not. Use output='mean' "
+                "(its decode(z))."
+            )
         shape = tuple(self.encoder.latent_shape)
         if config.latent_mean is not None and len(config.latent_mean) != _size(shape):
             raise IncompatibleError(
@@ -173,9 +206,25 @@ class LatentDiffusion(genplug.Composite):
         """The standardised latent the prior models, ``(B, *latent_shape)``."""
         return (self.latent(x, generator=generator) - self.latent_shift) / self.latent_scale
 
-    def decode(self, u: torch.Tensor) -> torch.Tensor:
-        """Data from standardised latents ``u``: the encoder's decoder at u * latent_std + latent_mean."""
-        return self.encoder.decode(u * self.latent_scale + self.latent_shift)
+    def decode(
+        self, u: torch.Tensor, *, generator: torch.Generator | None = None, output: str | None = None
+    ) -> torch.Tensor:
+        """Data from standardised latents ``u``, decoded at z = u * latent_std + latent_mean.
+
+        Arguments:
+            u: ``(B, *latent_shape)``.
+            generator: seeds the draw from p(x | z).
+            output: ``"draw"`` (x ~ p(x | z)) or ``"mean"`` (E[x | z], the encoder's
+                ``decode``); default ``config.output``.
+        """
+        z = u * self.latent_scale + self.latent_shift
+        output = output or self.config.output
+        if output not in OUTPUTS:
+            raise GenplugError(f"output={output!r}; choose 'draw' (x ~ p(x | z)) or 'mean' (E[x | z])")
+        if output == "mean":
+            return self.encoder.decode(z)
+        x = self.encoder.likelihood.sample(self.encoder.decoder_params(z), generator=generator)
+        return x.clamp(0, 1) if len(self.event_shape) == 3 else x  # images live in [0, 1], as the VAE's
 
     @torch.no_grad()
     def measure_latents(
@@ -248,17 +297,20 @@ class LatentDiffusion(genplug.Composite):
         generator: torch.Generator | None = None,
         sampler: str | Any | None = None,
         steps: int | None = None,
+        output: str | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` latents from the prior and decode them to ``(n, *event_shape)``.
 
         Arguments:
             n: the number of samples.
-            generator: seeds the prior's sampler (the decoder is deterministic).
+            generator: seeds the prior's sampler, then the draw from p(x | z).
             sampler: a diffusion sampler by name (``ddpm``, ``ddim``, ``dpm-solver++``,
                 ``unipc``) or object; default ``config.sampler``.
             steps: sampler steps; default ``config.steps``.
+            output: ``"draw"`` or ``"mean"``; default ``config.output`` (see :meth:`decode`).
         """
-        return self.decode(self.sample_latents(n, generator=generator, sampler=sampler, steps=steps))
+        u = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps)
+        return self.decode(u, generator=generator, output=output)
 
     # -- training ------------------------------------------------------------------------
 
@@ -298,6 +350,11 @@ class LatentDiffusion(genplug.Composite):
             self.measure_latents(data)
         super().fit(data, steps=steps, out=out, resume=resume, progress=progress, **options)
         return self
+
+
+def _can_draw(encoder: Any) -> bool:
+    likelihood = getattr(encoder, "likelihood", None)
+    return callable(getattr(encoder, "decoder_params", None)) and callable(getattr(likelihood, "sample", None))
 
 
 def _size(shape: tuple[int, ...]) -> int:

@@ -94,14 +94,31 @@ def test_compose_and_sample_with_each_sampler(tiny_vae, tiny_prior, sampler):
     assert a.shape == (5, 1, 8, 8) and 0 <= a.min() and a.max() <= 1
     assert torch.equal(a, genplug.sample(model, 5, generator=_g(0)))
     assert not torch.equal(a, genplug.sample(model, 5, generator=_g(1)))
-    # the same latents, decoded by hand: sample = decode(latent_std * u + latent_mean)
+    # by hand: latents from the prior, then a draw from the VAE's p(x | z), with one generator
+    g = _g(0)
     with torch.no_grad():
-        u = model.prior.sample(5, sampler=sampler, steps=4, generator=_g(0))
-        assert torch.equal(a, model.encoder.decode(u))
+        u = model.prior.sample(5, sampler=sampler, steps=4, generator=g)
+        assert torch.equal(a, model.encoder.likelihood.sample(model.encoder.decoder_params(u), generator=g))
+    assert torch.equal(a * 16, (a * 16).round())  # draws of the discretized logistic: values k/16
+
+
+def test_output_mean_decodes_with_the_encoders_decode(tiny_vae, tiny_prior):
+    config = _config(output="mean", sampler="dpm-solver++")
+    model = LatentDiffusion(config, encoder=tiny_vae(), prior=tiny_prior()).eval()
+    with torch.no_grad():
+        u = model.prior.sample(3, sampler="dpm-solver++", steps=4, generator=_g(0))
+    mean = genplug.sample(model, 3, generator=_g(0))
+    assert torch.equal(mean, model.encoder.decode(u))
+    with torch.no_grad():
+        draw = model.sample(3, generator=_g(0), output="draw")
+    assert not torch.equal(draw, mean) and torch.equal(draw * 16, (draw * 16).round())
+    with pytest.raises(genplug.GenplugError, match="output='blur'; choose 'draw'"):
+        model.sample(3, output="blur")
 
 
 def test_sampler_and_steps_override_the_config(tiny_vae, tiny_prior):
-    model = LatentDiffusion(_config(sampler="ddim", steps=3), encoder=tiny_vae(), prior=tiny_prior()).eval()
+    config = _config(sampler="ddim", steps=3, output="mean")
+    model = LatentDiffusion(config, encoder=tiny_vae(), prior=tiny_prior()).eval()
     with torch.no_grad():
         u = model.prior.sample(2, sampler="unipc", steps=5, generator=_g(3))
     assert torch.equal(genplug.sample(model, 2, sampler="unipc", steps=5, generator=_g(3)), model.decode(u))
@@ -142,6 +159,11 @@ def test_parts_that_are_not_an_encoder_or_a_generator_are_named(tiny_vae, tiny_p
         LatentDiffusion(_config(), encoder=tiny_vae(), prior=torch.nn.Linear(4, 4))
 
 
+def test_drawing_needs_an_encoder_with_a_likelihood(tiny_prior):
+    with pytest.raises(genplug.IncompatibleError, match=r"output='draw' draws x ~ p\(x \| z\).*'StandIn' has not"):
+        LatentDiffusion(_config(), encoder=StandIn(), prior=tiny_prior((2,)))
+
+
 def test_latent_statistics_must_fit_the_encoder(tiny_vae, tiny_prior):
     config = _config(latent_mean=(0.0,) * 3, latent_std=(1.0,) * 3)
     with pytest.raises(genplug.IncompatibleError, match=r"3 latent statistics, but the encoder 'vae' has latents"):
@@ -172,7 +194,7 @@ def test_unknown_prior_fields_are_named_by_create(tiny_vae):
 
 
 def test_measure_latents_standardises_the_training_latents(tiny_vae, tiny_prior):
-    model = LatentDiffusion(_config(), encoder=tiny_vae(), prior=tiny_prior())
+    model = LatentDiffusion(_config(latent="mean"), encoder=tiny_vae(), prior=tiny_prior())
     stats = model.measure_latents("digits")
     assert model.config.latent_mean == stats["latent_mean"] and len(stats["latent_std"]) == 4
     x = genplug.load_data("digits").x
@@ -181,13 +203,13 @@ def test_measure_latents_standardises_the_training_latents(tiny_vae, tiny_prior)
         z = model.encoder.encode(x).mean
     assert torch.allclose(u.mean(0), torch.zeros(4), atol=1e-4)
     assert torch.allclose(u.std(0), torch.ones(4), atol=1e-4)
-    assert torch.allclose(model.decode(u), model.encoder.decode(z), atol=1e-5)
+    assert torch.allclose(model.decode(u, output="mean"), model.encoder.decode(z), atol=1e-5)
 
 
 def test_a_stand_in_encoder_with_a_diffusion_prior(tiny_prior):
     data = genplug.load_data("8gaussians")
     prior = tiny_prior((2,), hidden=64, mlp_blocks=2)
-    model = LatentDiffusion(_config(sampler="dpm-solver++", steps=20), encoder=StandIn(), prior=prior)
+    model = LatentDiffusion(_config(steps=20, output="mean"), encoder=StandIn(), prior=prior)
     model.fit(data, steps=600, lr=1e-2, batch_size=256, ema=0.9, progress=False)
     z = data.x * StandIn().shrink  # std 0.2 and 0.04: far from the unit scale the noise schedule assumes
     assert model.config.latent_std == pytest.approx(tuple(z.double().std(0).tolist()), rel=1e-6)
@@ -198,8 +220,11 @@ def test_a_stand_in_encoder_with_a_diffusion_prior(tiny_prior):
 
 
 def test_a_stand_in_prior_learns_the_standardised_latents(tmp_path, tiny_vae):
-    model = LatentDiffusion(_config(sampler=None, steps=None), encoder=tiny_vae(), prior=GaussianPrior(4))
-    model.fit("digits", steps=300, lr=0.05, batch_size=256, ema=None, progress=False)
+    model = LatentDiffusion(
+        _config(latent="mean", sampler=None, steps=None, output="mean"), encoder=tiny_vae(), prior=GaussianPrior(4)
+    )
+    # ema=None would keep train_defaults' 0.999 (the trainer skips None options): a short average instead
+    model.fit("digits", steps=300, lr=0.05, batch_size=256, ema=0.5, progress=False)
     # the maximum-likelihood Gaussian of standardised latents is N(0, I)
     assert torch.allclose(model.prior.mean, torch.zeros(4), atol=0.05)
     assert torch.allclose(model.prior.log_scale.exp(), torch.ones(4), atol=0.05)
@@ -212,7 +237,7 @@ def test_a_stand_in_prior_learns_the_standardised_latents(tmp_path, tiny_vae):
 
 
 def test_training_step_measures_on_the_first_batch_when_fit_did_not(tiny_vae, tiny_prior):
-    model = LatentDiffusion(_config(), encoder=tiny_vae(), prior=tiny_prior())
+    model = LatentDiffusion(_config(latent="mean"), encoder=tiny_vae(), prior=tiny_prior())
     assert model.config.latent_mean is None
     batch = genplug.load_data("digits").x[:64]
     encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
@@ -225,7 +250,7 @@ def test_training_step_measures_on_the_first_batch_when_fit_did_not(tiny_vae, ti
 
 
 def test_without_standardize_the_latents_are_left_alone(tiny_vae, tiny_prior):
-    model = LatentDiffusion(_config(standardize=False), encoder=tiny_vae(), prior=tiny_prior())
+    model = LatentDiffusion(_config(latent="mean", standardize=False), encoder=tiny_vae(), prior=tiny_prior())
     model.fit("digits", steps=2, progress=False)
     assert model.config.latent_mean is None
     x = genplug.load_data("digits").x[:8]
