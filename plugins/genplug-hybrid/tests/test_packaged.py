@@ -1,0 +1,79 @@
+"""What needs packaged weights: create() from the packaged VAE, the conformance kit, the
+hybrid's own default weights and the offline CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from genplug_hybrid import LatentDiffusion
+
+import genplug
+from genplug.testing import conformance_cases
+
+
+@pytest.mark.parametrize("case", conformance_cases("genplug-hybrid"), ids=str)
+def test_conformance(case):
+    case.run()
+
+
+def test_create_builds_the_packaged_vae_and_a_fresh_prior():
+    model = genplug.create("latent-diffusion", prior={"hidden": 16, "mlp_blocks": 1})
+    packaged = genplug.load("vae")
+    assert model.encoder.config == packaged.config
+    for key, value in packaged.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    assert model.prior.architecture == "diffusion" and model.prior.event_shape == packaged.latent_shape
+    assert model.prior.config.hidden == 16
+    assert not any(p.requires_grad for p in model.encoder.parameters())  # frozen
+
+
+@pytest.fixture(scope="module")
+def default() -> LatentDiffusion:
+    return genplug.load("latent-diffusion")
+
+
+def test_default_weights_are_a_hybrid_folder(default: LatentDiffusion):
+    folder = genplug.default_weights("latent-diffusion")
+    assert folder.parent.name == "genplug_hybrid"
+    for part in ("config.json", "encoder/config.json", "encoder/model.safetensors", "prior/model.safetensors"):
+        assert (folder / part).is_file(), part
+    assert (default.encoder.architecture, default.prior.architecture) == ("vae", "diffusion")
+    assert default.config.latent_mean is not None and default.config.latent_std is not None
+
+
+def test_default_latents_are_standardised(default: LatentDiffusion):
+    assert default.config.latent == "sample"  # posterior draws, so the statistics are estimates
+    with torch.no_grad():
+        u = default.encode(genplug.load_data("digits", "train").x, generator=torch.Generator().manual_seed(5))
+    assert u.mean(0).abs().max() < 0.1
+    assert (u.std(0) - 1).abs().max() < 0.1
+
+
+def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(sys.executable).with_name("genplug")  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_genplug_run_writes_a_grid_offline(tmp_path: Path, default: LatentDiffusion):
+    result = _genplug("run", "latent-diffusion", "-n", "4", "-o", "x.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "x.png") as img:
+        assert img.mode == "L" and img.width > 16
+    raw = _genplug(
+        "run", "latent-diffusion", "-n", "4", "--seed", "3", "-s", "ddim", "-k", "10", "-o", "x.npy", cwd=tmp_path
+    )
+    assert raw.returncode == 0, raw.stderr
+    import numpy as np
+
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    expected = genplug.sample(default, 4, sampler="ddim", steps=10, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(samples, expected, atol=1e-6)
