@@ -58,6 +58,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def weights_digest(folder: Path) -> str:
+    """SHA-256 of a model folder's weights: of model.safetensors, or for a hybrid folder,
+    of the digests of every component's model.safetensors in path order."""
+    single = folder / "model.safetensors"
+    if single.exists():
+        return sha256(single)
+    parts = sorted(folder.rglob("model.safetensors"))
+    joined = "".join(f"{p.relative_to(folder).as_posix()}:{sha256(p)}\n" for p in parts)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
 def nll_label(key: str) -> tuple[str, str] | None:
     """``nll_elbo_nats`` -> ("NLL, elbo bound, nats per image", ...)."""
     if not key.startswith("nll_"):
@@ -131,7 +142,7 @@ def make_figures(arch: str, weights: Path, plugin: str, version: str) -> str:
         *eval_table(figures),
         "",
         f"Weights: `{weights.relative_to(ROOT) if weights.is_relative_to(ROOT) else weights.name}`, "
-        f"SHA-256 `{sha256(weights)}`.",
+        f"SHA-256 `{weights_digest(weights)}`.",
         "",
     ]
     return "\n".join(lines)
@@ -168,7 +179,7 @@ def main() -> None:
         if shape != (1, 8, 8):
             print(f"{name}: samples of shape {shape}, not 8x8 digits; skipped")
             continue
-        snippet.write_text(make_figures(name, folder / "model.safetensors", spec.plugin, info.version))
+        snippet.write_text(make_figures(name, folder, spec.plugin, info.version))
         print(f"{name}: wrote {(FIGURES / f'{name}-samples.png').relative_to(ROOT)} and {snippet.relative_to(ROOT)}")
 
 
