@@ -192,8 +192,7 @@ class Composite(Model):
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write the index and one model folder per component (each atomically)."""
         directory = Path(directory)
-        components = {}
-        for role in COMPONENTS:
+        for role in COMPONENTS:  # check every part before writing any, so a refusal leaves nothing behind
             part = getattr(self, role)
             if not hasattr(part, "state_dict") or not getattr(part, "architecture", None):
                 raise ModelFileError(
@@ -205,10 +204,13 @@ class Composite(Model):
                     f"the {role} {part.architecture!r} is not a registered architecture, so it could not be "
                     "loaded back; register it through a plugin first"
                 )
+        components = {}
+        for role in COMPONENTS:
+            part = getattr(self, role)
             save = getattr(part, "save_pretrained", None)
             if callable(save):
                 save(directory / role)
-            else:  # pragma: no cover - any Model has save_pretrained
+            else:
                 from genplug._model import save_model
 
                 save_model(part, directory / role)

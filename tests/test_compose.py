@@ -123,7 +123,12 @@ def test_missing_component_plugin_gives_the_pip_line(tmp_path):
 def test_unregistered_parts_cannot_be_saved(tmp_path):
     model = genplug.compose(encoder=StandIn(), prior=_prior())
     with pytest.raises(genplug.ModelFileError, match="the encoder 'StandIn' cannot be saved"):
-        model.save_pretrained(tmp_path)
+        model.save_pretrained(tmp_path / "a")
+    model = genplug.compose(encoder=_prior(), prior=_prior())
+    model.prior = StandIn()  # a part that cannot be saved, found after a part that can
+    with pytest.raises(genplug.ModelFileError, match="the prior 'StandIn' cannot be saved"):
+        model.save_pretrained(tmp_path / "b")
+    assert not (tmp_path / "b").exists()
 
 
 def test_composite_training_resumes(tmp_path):
