@@ -76,7 +76,10 @@ class DiffusionConfig:
     data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple)  # one example: (C, H, W) or (D,)
     denoiser: str = attrs.field(default="auto", validator=_one_of(DENOISERS))  # auto: unet for (C, H, W), else mlp
     prediction_type: str = attrs.field(default="epsilon", validator=_one_of(schedules.PREDICTION_TYPES))  # ε or v
-    schedule: str = attrs.field(default="linear", validator=_one_of(schedules.SCHEDULES))  # noise schedule of β_t
+    schedule: str = attrs.field(  # noise schedule of β_t: cosine for images (better at low resolution), else linear
+        default=attrs.Factory(lambda c: "cosine" if _is_image(c) else "linear", takes_self=True),
+        validator=_one_of(schedules.SCHEDULES),
+    )
     num_train_timesteps: int = attrs.field(default=1000, validator=_positive)  # T, the diffusion steps
     beta_start: float = attrs.field(default=1e-4, validator=_positive)  # first β of the linear schedule
     beta_end: float = attrs.field(default=0.02, validator=_positive)  # last β of the linear schedule
@@ -84,7 +87,7 @@ class DiffusionConfig:
     channel_mults: tuple[int, ...] = attrs.field(  # UNet: width multiplier per level; default halves to 4x4
         default=attrs.Factory(_default_mults, takes_self=True), converter=tuple
     )
-    res_blocks: int = attrs.field(default=2, validator=_positive)  # UNet: residual blocks per level
+    res_blocks: int = attrs.field(default=1, validator=_positive)  # UNet: residual blocks per level
     attention_heads: int = attrs.field(default=4, validator=_positive)  # UNet: heads of the middle attention
     dropout: float = 0.0  # UNet: dropout in the residual blocks
     hidden: int = attrs.field(default=128, validator=_positive)  # MLP: width of the residual stream
@@ -152,7 +155,7 @@ class DiffusionModel(genplug.Model):
     config_class = DiffusionConfig
     log_prob_kinds = ("elbo",)
     time: ClassVar[str] = "discrete"  # predict takes integer timesteps 0 … T-1
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 8000, "ema": 0.999}
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 6000, "ema": 0.999}
     #: Small configs for genplug's conformance kit: a UNet with ε, an MLP with v and the cosine schedule.
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
         {"data_shape": (1, 8, 8), "channels": 8, "res_blocks": 1, "attention_heads": 2, "num_train_timesteps": 100},

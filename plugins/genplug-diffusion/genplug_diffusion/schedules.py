@@ -150,18 +150,20 @@ def _distinct(timesteps: list[int], spacing: str) -> list[int]:
 # -- predictions -----------------------------------------------------------------------
 
 
-def prediction_coefficients(alpha_bar: float, prediction_type: str) -> tuple[float, float, float, float]:
-    """``(a, b, c, d)`` with x̂_0 = a·x_t + b·pred and ε̂ = c·x_t + d·pred at ᾱ_t = ``alpha_bar``.
+def split_prediction(
+    x_t: torch.Tensor, pred: torch.Tensor, alpha: float, sigma: float, prediction_type: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x̂_0, ε̂)`` from the network's prediction at a point x_t = α x_0 + σ ε.
 
-    With α = √ᾱ_t and σ = √(1 - ᾱ_t): an ε-prediction gives x̂_0 = (x_t - σ ε̂)/α
-    (Ho et al., eq. 15); a v-prediction gives x̂_0 = α x_t - σ v̂ and ε̂ = σ x_t + α v̂
-    (Salimans & Ho, section 4).
+    An ε-prediction gives x̂_0 = (x_t - σ ε̂)/α (Ho et al., eq. 15); a v-prediction gives
+    x̂_0 = α x_t - σ v̂ and ε̂ = α v̂ + σ x_t (Salimans & Ho, section 4). The operations
+    are those of diffusers' schedulers in the same order, so that with the same α and σ
+    the results agree bit for bit.
     """
-    alpha, sigma = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
     if prediction_type == "epsilon":
-        return 1.0 / alpha, -sigma / alpha, 0.0, 1.0
+        return (x_t - sigma * pred) / alpha, pred
     if prediction_type == "v_prediction":
-        return alpha, -sigma, sigma, alpha
+        return alpha * x_t - sigma * pred, alpha * pred + sigma * x_t
     raise GenplugError(f"prediction_type={prediction_type!r} is not known; use one of {', '.join(PREDICTION_TYPES)}")
 
 

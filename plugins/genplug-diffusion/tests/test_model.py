@@ -41,11 +41,13 @@ def test_data_shape_picks_the_denoiser_and_config_can_force_it(shape, denoiser, 
     assert x.shape == (2, *shape)
 
 
-def test_image_defaults_map_to_minus_one_one_and_clip():
+def test_shape_dependent_defaults():
     config = DiffusionConfig(data_shape=(1, 8, 8))
-    assert (config.data_center, config.data_scale, config.clip_sample) == (0.5, 0.5, 1.0)
+    assert (config.data_center, config.data_scale, config.clip_sample) == (0.5, 0.5, 1.0)  # [0, 1] -> [-1, 1]
+    assert config.schedule == "cosine"
     config = DiffusionConfig(data_shape=(2,))
     assert (config.data_center, config.data_scale, config.clip_sample) == (0.0, 1.0, None)
+    assert config.schedule == "linear"
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,15 @@ def test_first_order_dpm_solver_is_ddim(gaussian):
     assert torch.allclose(ddim, dpm, atol=1e-5)
 
 
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samples_are_ordinary_tensors_usable_in_autograd(tiny_points, sampler):
+    x = genplug.get_sampler(sampler, tiny_points)(tiny_points, 3, steps=4, generator=g(0))
+    assert not x.is_inference() and not x.requires_grad
+    weight = torch.ones(2, requires_grad=True)
+    (x * weight).sum().backward()  # inference tensors would refuse this
+    assert torch.allclose(weight.grad, x.sum(0))
+
+
 def test_clip_sample_defaults_to_the_model_and_can_be_turned_off(tiny_image):
     assert tiny_image.clip_sample == 1.0
     sampler = DDIM()

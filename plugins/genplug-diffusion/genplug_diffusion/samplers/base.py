@@ -44,7 +44,8 @@ _MEMBERS = ("num_train_timesteps", "alphas_cumprod", "event_shape", "device", "p
 class DiffusionSampler:
     """Base of the samplers in this plugin: checks a denoiser, draws x_T, runs ``denoise``.
 
-    Subclasses set ``name`` and ``default_steps`` and implement :meth:`denoise`.
+    Subclasses set ``name`` and ``default_steps`` and implement :meth:`timesteps` and
+    ``_loop`` (the reverse process over those timesteps).
     """
 
     name: ClassVar[str] = ""
@@ -103,7 +104,26 @@ class DiffusionSampler:
         steps: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Run the reverse process from the noise ``x`` (x_T) and return x_0."""
+        """Run the reverse process from the noise ``x`` (x_T) and return x_0.
+
+        The loop runs under ``torch.inference_mode`` (no autograd bookkeeping at all);
+        the result is cloned outside it, so it is an ordinary tensor that later code
+        may use in autograd.
+        """
+        self.check(model)
+        timesteps = self.timesteps(model.num_train_timesteps, self._steps(model, steps))
+        with torch.inference_mode():
+            x0 = self._loop(model, x, timesteps, generator)
+        return x0.clone()
+
+    def timesteps(self, num_train_timesteps: int, steps: int) -> list[int]:
+        """The timesteps where the network is evaluated, from noisy to clean."""
+        raise NotImplementedError
+
+    def _loop(
+        self, model: Any, x: torch.Tensor, timesteps: list[int], generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """The sampler itself: from x_T over ``timesteps`` to x_0."""
         raise NotImplementedError
 
     def clip_bound(self, model: Any) -> float | None:
@@ -153,6 +173,6 @@ def randn(
     return torch.randn(shape, generator=generator, device=source, dtype=dtype).to(device)
 
 
-def alphas_of(model: Any) -> list[float]:
-    """The model's ᾱ_t as Python floats (float64), for computing step coefficients."""
-    return model.alphas_cumprod.detach().double().cpu().tolist()
+def steps_and_next(timesteps: list[int]) -> list[tuple[int, int]]:
+    """``(t, t')`` for each visited timestep and the next one; t' = -1 (ᾱ = 1) after the last."""
+    return list(zip(timesteps, [*timesteps[1:], -1], strict=True))

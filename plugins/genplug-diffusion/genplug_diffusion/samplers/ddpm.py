@@ -10,7 +10,9 @@ with α = ᾱ_t / ᾱ_t' and β = 1 - α the variance of the (possibly strided) 
 posterior variance β̃ = (1 - ᾱ_t') / (1 - ᾱ_t) · β (``variance="small"``) or β itself
 (``"large"``). With all T steps these are the paper's β_t; with fewer steps they are
 the strided process of Nichol & Dhariwal, section 4. As in the paper's Algorithm 2, no
-noise is added at t = 0.
+noise is added at t = 0. The constants of every step are computed before the loop, in
+ᾱ's dtype and in the order diffusers' ``DDPMScheduler`` uses, and so is the update: for
+the same network, noise and timesteps the two loops agree bit for bit in float32.
 
 References:
     Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", 2020, arXiv:2006.11239.
@@ -31,8 +33,8 @@ from typing import Any
 import torch
 
 from genplug import GenplugError
-from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, randn
-from genplug_diffusion.schedules import SPACINGS, prediction_coefficients, spaced_timesteps
+from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, randn, steps_and_next
+from genplug_diffusion.schedules import SPACINGS, spaced_timesteps, split_prediction
 
 VARIANCES = ("small", "large")
 
@@ -68,47 +70,40 @@ class DDPM(DiffusionSampler):
         """The timesteps visited, from noisy to clean."""
         return spaced_timesteps(num_train_timesteps, steps, self.spacing)
 
-    @torch.no_grad()
-    def denoise(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        *,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
+    def _loop(
+        self, model: Any, x: torch.Tensor, timesteps: list[int], generator: torch.Generator | None
     ) -> torch.Tensor:
-        self.check(model)
-        timesteps = self.timesteps(model.num_train_timesteps, self._steps(model, steps))
-        alphas = model.alphas_cumprod.detach().cpu()
-        one = alphas.new_ones(())
         clip = self.clip_bound(model)
+        alphas = model.alphas_cumprod.detach().cpu()
+        plan = [self._constants(alphas, t, t_next) for t, t_next in steps_and_next(timesteps)]
         t_batch = torch.tensor(timesteps, device=x.device)
 
-        for i, (t, t_next) in enumerate(zip(timesteps, timesteps[1:] + [-1], strict=True)):
-            # 1. the step's constants, in the dtype of ᾱ as diffusers computes them: β of a
-            # step is 1 - ᾱ_t/ᾱ_t', a difference of two numbers near 1, so the rounding of
-            # that division matters at 1e-5 over 1000 steps
-            a_t = alphas[t]
-            a_next = alphas[t_next] if t_next >= 0 else one
-            alpha = a_t / a_next
-            beta = 1 - alpha
-            coef_x0 = (a_next**0.5 * beta / (1 - a_t)).item()  # eq. 7
-            coef_xt = (alpha**0.5 * (1 - a_next) / (1 - a_t)).item()
-            if self.variance == "small":
-                std = (((1 - a_next) / (1 - a_t) * beta).clamp(min=1e-20) ** 0.5).item()
-            else:
-                std = (beta**0.5).item()
-            x0_x, x0_pred, _, _ = prediction_coefficients(a_t.item(), model.prediction_type)
-
-            # 2. the posterior mean μ(x_t, x̂_0)
-            pred = model.predict(x, t_batch[i])
-            if clip is None:
-                x = torch.add(x * (coef_x0 * x0_x + coef_xt), pred, alpha=coef_x0 * x0_pred)
-            else:
-                x0 = torch.add(x * x0_x, pred, alpha=x0_pred).clamp_(-clip, clip)
-                x = torch.add(x0 * coef_x0, x, alpha=coef_xt)
-
-            # 3. add the posterior noise for t > 0 (Algorithm 2: z = 0 at the paper's t = 1)
+        for i, (t, (alpha, sigma, coef_x0, coef_xt, std)) in enumerate(zip(timesteps, plan, strict=True)):
+            # 1. x̂_0 from the network's prediction, clipped if asked
+            x0, _ = split_prediction(x, model.predict(x, t_batch[i]), alpha, sigma, model.prediction_type)
+            if clip is not None:
+                x0 = x0.clamp(-clip, clip)
+            # 2. the posterior mean μ(x_t, x̂_0) (eq. 7), plus noise for t > 0 (Algorithm 2)
+            x = coef_x0 * x0 + coef_xt * x
             if t > 0:
-                x = x.add_(randn(x.shape, generator=generator, device=x.device, dtype=x.dtype), alpha=std)
+                x = x + std * randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return x
+
+    def _constants(self, alphas: torch.Tensor, t: int, t_next: int) -> tuple[float, ...]:
+        """√ᾱ_t, √(1 - ᾱ_t), μ's two coefficients and the noise scale, in ᾱ's dtype as diffusers computes them.
+
+        In float64 they would be more exact, but not what diffusers computes: a step's β =
+        1 - ᾱ_t/ᾱ_t' is a difference of two numbers near 1, and its rounding moves samples
+        by 3e-5 over 1000 steps.
+        """
+        a_t = alphas[t]
+        a_next = alphas[t_next] if t_next >= 0 else alphas.new_ones(())
+        alpha = a_t / a_next  # the step's α and β
+        beta = 1 - alpha
+        coef_x0 = (a_next**0.5 * beta) / (1 - a_t)
+        coef_xt = alpha**0.5 * (1 - a_next) / (1 - a_t)
+        if self.variance == "small":
+            std = ((1 - a_next) / (1 - a_t) * beta).clamp(min=1e-20) ** 0.5  # β̃
+        else:
+            std = beta**0.5
+        return tuple(float(v) for v in (a_t**0.5, (1 - a_t) ** 0.5, coef_x0, coef_xt, std))

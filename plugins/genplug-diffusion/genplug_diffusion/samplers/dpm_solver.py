@@ -11,7 +11,10 @@ with h = λ_t - λ_s (Lu et al. 2022b, eqs. 9 and Algorithm 2)::
 
 The first step has no earlier prediction and is first order; the last step goes to
 σ = 0 and is first order too (it returns x̂_0), as in diffusers' defaults. One network
-call per step. The first-order update is DDIM.
+call per step. The first-order update is DDIM. The constants of every step are computed
+before the loop, in ᾱ's dtype and in the order diffusers' ``DPMSolverMultistepScheduler``
+uses, and so is the update: for the same network, noise and timesteps the two loops
+agree bit for bit in float32.
 
 References:
     Lu et al., "DPM-Solver: A Fast ODE Solver for Diffusion Probabilistic Model Sampling
@@ -28,14 +31,13 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from genplug import GenplugError
-from genplug_diffusion.samplers.base import DiffusionSampler, alphas_of, check_clip_sample
-from genplug_diffusion.schedules import SPACINGS, prediction_coefficients, solver_timesteps
+from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample
+from genplug_diffusion.schedules import SPACINGS, solver_timesteps, split_prediction
 
 
 class DPMSolverPP(DiffusionSampler):
@@ -45,9 +47,9 @@ class DPMSolverPP(DiffusionSampler):
         order: 2 (DPM-Solver++(2M), the default) or 1 (which is DDIM).
         spacing: timestep spacing, ``"linspace"`` (diffusers' default), ``"leading"`` or
             ``"trailing"``.
-        clip_sample: clip x̂_0 to [-clip_sample, clip_sample] at every step (diffusers'
-            ``thresholding=True, sample_max_value=clip_sample``); ``False`` never clips;
-            ``None`` uses the model's ``clip_sample`` (none if it has none).
+        clip_sample: clip x̂_0 to [-clip_sample, clip_sample] at every step (for a bound
+            of 1, diffusers' ``thresholding=True, sample_max_value=1.0``); ``False``
+            never clips; ``None`` uses the model's ``clip_sample`` (none if it has none).
     """
 
     name = "dpm-solver++"
@@ -67,48 +69,48 @@ class DPMSolverPP(DiffusionSampler):
         """The timesteps where the network is evaluated; the solver then steps to σ = 0."""
         return solver_timesteps(num_train_timesteps, steps, self.spacing)
 
-    @torch.no_grad()
-    def denoise(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        *,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
+    def _loop(
+        self, model: Any, x: torch.Tensor, timesteps: list[int], generator: torch.Generator | None
     ) -> torch.Tensor:
-        self.check(model)
-        timesteps = self.timesteps(model.num_train_timesteps, self._steps(model, steps))
-        alphas = alphas_of(model)
         clip = self.clip_bound(model)
+        plan = self._constants(model.alphas_cumprod.detach().cpu(), timesteps)
         t_batch = torch.tensor(timesteps, device=x.device)
-        x0_prev: torch.Tensor | None = None
+        x0_prev = None
 
-        for i, s in enumerate(timesteps):
-            last = i == len(timesteps) - 1
-            # 1. the data prediction D_0 = x̂_0(s)
-            x0_x, x0_pred, _, _ = prediction_coefficients(alphas[s], model.prediction_type)
-            x0 = torch.add(x * x0_x, model.predict(x, t_batch[i]), alpha=x0_pred)
+        for i, (alpha_s, sigma_s, ratio, c0, c1, inv_r) in enumerate(plan):
+            # 1. the data prediction D_0 = x̂_0(s), clipped if asked
+            x0, _ = split_prediction(x, model.predict(x, t_batch[i]), alpha_s, sigma_s, model.prediction_type)
             if clip is not None:
-                x0 = x0.clamp_(-clip, clip)
-
-            # 2. the step's constants: α, σ at s and t (α_t = 1, σ_t = 0 past the last step)
-            alpha_s, sigma_s = math.sqrt(alphas[s]), math.sqrt(1 - alphas[s])
-            a_t = 1.0 if last else alphas[timesteps[i + 1]]
-            alpha_t, sigma_t = math.sqrt(a_t), math.sqrt(1 - a_t)
-            phi = (sigma_t / alpha_t) / (sigma_s / alpha_s) - 1.0  # e^-h - 1
-
-            # 3. first order on the first and last steps, else second order (eq. 9)
-            x = x * (sigma_t / sigma_s)
-            if x0_prev is None or last or self.order == 1:
-                x = x.add_(x0, alpha=-alpha_t * phi)
+                x0 = x0.clamp(-clip, clip)
+            # 2. first order on the first and last steps, else second order (eq. 9)
+            if x0_prev is None or i == len(plan) - 1 or self.order == 1:
+                x = ratio * x - c0 * x0
             else:
-                s_prev = timesteps[i - 1]
-                r = (_lambda(alphas[s]) - _lambda(alphas[s_prev])) / (_lambda(a_t) - _lambda(alphas[s]))
-                x = x.add_(x0, alpha=-alpha_t * phi * (1 + 0.5 / r)).add_(x0_prev, alpha=alpha_t * phi * 0.5 / r)
+                x = ratio * x - c0 * x0 - c1 * (inv_r * (x0 - x0_prev))
             x0_prev = x0
         return x
 
+    def _constants(self, alphas: torch.Tensor, timesteps: list[int]) -> list[tuple[float, ...]]:
+        """Per step: α_s and σ_s, σ_t/σ_s, α_t (e^-h - 1), ½ α_t (e^-h - 1) and 1/r.
 
-def _lambda(alpha_bar: float) -> float:
-    """λ = log(α/σ) = ½ log(ᾱ / (1 - ᾱ))."""
-    return 0.5 * math.log(alpha_bar / (1 - alpha_bar))
+        Computed as diffusers' ``DPMSolverMultistepScheduler`` does: from σ̃ = σ/α per
+        timestep (σ̃ = 0 past the last), in ᾱ's dtype, one step at a time.
+        """
+        sigma_tilde = ((1 - alphas) / alphas) ** 0.5
+        sigmas = [sigma_tilde[t] for t in timesteps] + [alphas.new_zeros(())]
+        alpha, sigma = zip(*(_alpha_sigma(s) for s in sigmas), strict=True)
+        lam = [torch.log(a) - torch.log(s) for a, s in zip(alpha, sigma, strict=True)]  # λ = log(α/σ)
+        plan = []
+        for i in range(len(timesteps)):
+            h = lam[i + 1] - lam[i]
+            c0 = alpha[i + 1] * (torch.exp(-h) - 1.0)
+            inv_r = 1.0 / ((lam[i] - lam[i - 1]) / h) if i > 0 else torch.ones(())
+            values = (alpha[i], sigma[i], sigma[i + 1] / sigma[i], c0, 0.5 * c0, inv_r)
+            plan.append(tuple(float(v) for v in values))
+        return plan
+
+
+def _alpha_sigma(sigma_tilde: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """α = 1/√(σ̃² + 1) and σ = σ̃ α from σ̃ = σ/α (the VP parameterisation)."""
+    alpha = 1 / ((sigma_tilde**2 + 1) ** 0.5)
+    return alpha, sigma_tilde * alpha

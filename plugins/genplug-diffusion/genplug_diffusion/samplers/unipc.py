@@ -15,7 +15,10 @@ Zhao et al., Algorithm 2 / eqs. 8-9 (written for data prediction, h → -h)::
 
 where ρ solves the small linear system R ρ = b of the paper's Algorithm 2 (ρ = ½ for the
 second-order predictor). Orders rise from 1 over the first steps (there are no earlier
-predictions yet) and fall back to 1 on the last step, which goes to σ = 0.
+predictions yet) and fall back to 1 on the last step, which goes to σ = 0. The constants
+of every update are computed before the loop, in ᾱ's dtype and in the order diffusers'
+``UniPCMultistepScheduler`` uses, and so are the updates: for the same network, noise and
+timesteps the two loops agree bit for bit in float32.
 
 References:
     Zhao et al., "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
@@ -30,15 +33,13 @@ Example:
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 
 from genplug import GenplugError
-from genplug_diffusion.samplers.base import DiffusionSampler, alphas_of, check_clip_sample
-from genplug_diffusion.schedules import SPACINGS, prediction_coefficients, solver_timesteps
+from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample
+from genplug_diffusion.schedules import SPACINGS, solver_timesteps, split_prediction
 
 
 class UniPC(DiffusionSampler):
@@ -75,94 +76,95 @@ class UniPC(DiffusionSampler):
         """The timesteps where the network is evaluated; the solver then steps to σ = 0."""
         return solver_timesteps(num_train_timesteps, steps, self.spacing)
 
-    @torch.no_grad()
-    def denoise(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        *,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
+    def _loop(
+        self, model: Any, x: torch.Tensor, timesteps: list[int], generator: torch.Generator | None
     ) -> torch.Tensor:
-        self.check(model)
-        timesteps = self.timesteps(model.num_train_timesteps, self._steps(model, steps))
-        n = len(timesteps)
-        # ᾱ at each evaluated step and, past the end, 1 (σ = 0)
-        a = [alphas_of(model)[t] for t in timesteps] + [1.0]
         clip = self.clip_bound(model)
+        n = len(timesteps)
+        orders = [min(self.order, n - i, i + 1) for i in range(n)]  # warm up; first order at the end
+        alpha, sigma, lam = _alpha_sigma_lambda(model.alphas_cumprod.detach().cpu(), timesteps)
+        predictors = [_Update.make(alpha, sigma, lam, i, i + 1, orders[i], False, x) for i in range(n)]
+        correctors = [None] + [_Update.make(alpha, sigma, lam, i - 1, i, orders[i - 1], True, x) for i in range(1, n)]
         t_batch = torch.tensor(timesteps, device=x.device)
         history: list[torch.Tensor] = []  # x̂_0 at the latest steps, newest last
         x_last = x
-        order_last = 0
 
         for i in range(n):
-            # 1. the data prediction m_t = x̂_0 at this step
-            x0_x, x0_pred, _, _ = prediction_coefficients(a[i], model.prediction_type)
-            x0 = torch.add(x * x0_x, model.predict(x, t_batch[i]), alpha=x0_pred)
+            # 1. the data prediction m_t = x̂_0 at this step, clipped if asked
+            pred = model.predict(x, t_batch[i])
+            x0, _ = split_prediction(x, pred, float(alpha[i]), float(sigma[i]), model.prediction_type)
             if clip is not None:
-                x0 = x0.clamp_(-clip, clip)
-
-            # 2. UniC: correct x with m_t, from the previous point, at the previous order
+                x0 = x0.clamp(-clip, clip)
+            # 2. UniC: correct x from the previous point, with m_t, at the previous order
             if i > 0:
-                x_coef, weights, new_weight = self._update(a, i - 1, i, order_last, corrector=True)
-                x = x_last * x_coef + new_weight * x0
-                for w, m in zip(weights, reversed(history), strict=False):
-                    x = x.add_(m, alpha=w)
-
-            history = (history + [x0])[-self.order :]
-            order_last = min(self.order, n - i, i + 1)  # warm up, and first order at the end
-
+                x = correctors[i].apply(x_last, history, x0)
+            history = [*history, x0][-self.order :]
             # 3. UniP: predict the next point (on the last step, x̂_0 itself at σ = 0)
             x_last = x
-            x_coef, weights, _ = self._update(a, i, i + 1, order_last, corrector=False)
-            x = x * x_coef
-            for w, m in zip(weights, reversed(history), strict=False):
-                x = x.add_(m, alpha=w)
+            x = predictors[i].apply(x, history)
         return x
 
-    def _update(self, a: list[float], s: int, t: int, order: int, *, corrector: bool) -> tuple[float, list, float]:
-        """The weights of a UniP or UniC update from step ``s`` to step ``t`` (indices into ``a``).
 
-        Returns ``(x_coef, weights, new_weight)``: the result is ``x_coef · x_s +
-        Σ_k weights[k] · m_{s-k} + new_weight · m_t``, with m_{s-k} the prediction k
-        steps before s (``weights[0]`` is m_0's) and m_t the corrector's new prediction.
-        """
-        alpha_s, sigma_s = math.sqrt(a[s]), math.sqrt(1 - a[s])
-        alpha_t, sigma_t = math.sqrt(a[t]), math.sqrt(1 - a[t])
-        phi = (sigma_t / alpha_t) / (sigma_s / alpha_s) - 1.0  # e^-h - 1
-        x_coef = sigma_t / sigma_s
-        weights = [-alpha_t * phi]  # the first-order (DDIM) part, on m_0
-        if order == 1 and not corrector:
-            return x_coef, weights, 0.0
+def _alpha_sigma_lambda(alphas: torch.Tensor, timesteps: list[int]) -> tuple[list, list, list]:
+    """α, σ and λ = log(α/σ) at each timestep and at σ = 0 after the last, from σ̃ = σ/α.
 
-        # r_k for the k earlier predictions, then 1 for the corrector's m_t
-        lam = [0.5 * math.log(v / (1 - v)) for v in (a[s - k] for k in range(order))]
-        h = 0.5 * math.log(a[t] / (1 - a[t])) - lam[0]
-        r = [(lam[k] - lam[0]) / h for k in range(1, order)] + [1.0]
+    0-d tensors in ᾱ's dtype, computed as diffusers' ``UniPCMultistepScheduler`` does.
+    """
+    sigma_tilde = ((1 - alphas) / alphas) ** 0.5
+    alpha, sigma = [], []
+    for s in [sigma_tilde[t] for t in timesteps] + [alphas.new_zeros(())]:
+        a = 1 / ((s**2 + 1) ** 0.5)
+        alpha.append(a)
+        sigma.append(s * a)
+    lam = [torch.log(a) - torch.log(s) for a, s in zip(alpha, sigma, strict=True)]
+    return alpha, sigma, lam
 
-        # R ρ = b (Algorithm 2), with hh = -h for data prediction
-        hh = -h
-        b_h = math.expm1(hh)  # B(h) of the bh2 variant
-        h_phi_k = math.expm1(hh) / hh - 1
-        factorial = 1
+
+class _Update(NamedTuple):
+    """The constants of one UniP or UniC update from step s to step t."""
+
+    ratio: float  # σ_t / σ_s
+    first: float  # α_t (e^-h - 1), the first-order (DDIM) weight of m_0
+    scale: float  # α_t B(h), the weight of the higher-order terms
+    r: list[float]  # r_k = (λ_{s_k} - λ_s) / h for the earlier predictions
+    rho: torch.Tensor | None  # ρ_k for the earlier predictions
+    rho_new: float  # ρ for m_t - m_0 (UniC only)
+    corrector: bool
+
+    @staticmethod
+    def make(alpha: list, sigma: list, lam: list, s: int, t: int, order: int, corrector: bool, like: torch.Tensor):
+        """Algorithm 2 of Zhao et al. for B(h) = e^h - 1, in the order diffusers computes it."""
+        h = lam[t] - lam[s]
+        hh = -h  # data prediction
+        h_phi_1 = torch.expm1(hh)  # e^-h - 1
+        b_h = torch.expm1(hh)
+        r = [(lam[s - k] - lam[s]) / h for k in range(1, order)]  # r_k, k steps before s
+        rks = torch.stack([*r, torch.ones((), dtype=h.dtype)])
         rows, b = [], []
+        h_phi_k, factorial = h_phi_1 / hh - 1, 1
         for j in range(1, order + 1):
-            rows.append([rk ** (j - 1) for rk in r])
+            rows.append(torch.pow(rks, j - 1))
             b.append(h_phi_k * factorial / b_h)
             factorial *= j + 1
             h_phi_k = h_phi_k / hh - 1 / factorial
+        R, b = torch.stack(rows), torch.stack(b)
+        rho, rho_new = None, 0.0
         if corrector:
-            rho = [0.5] if order == 1 else list(np.linalg.solve(np.array(rows), np.array(b)))
-        else:
-            rho = [0.5] if order == 2 else list(np.linalg.solve(np.array(rows)[:-1, :-1], np.array(b)[:-1]))
+            rhos = torch.ones(1, dtype=h.dtype) * 0.5 if order == 1 else torch.linalg.solve(R, b)
+            rho, rho_new = (rhos[:-1] if order > 1 else None), float(rhos[-1])
+        elif order > 1:
+            rho = torch.ones(1, dtype=h.dtype) * 0.5 if order == 2 else torch.linalg.solve(R[:-1, :-1], b[:-1])
+        if rho is not None:
+            rho = rho.to(device=like.device, dtype=like.dtype)
+        values = (sigma[t] / sigma[s], alpha[t] * h_phi_1, alpha[t] * b_h)
+        return _Update(*(float(v) for v in values), [float(v) for v in r], rho, rho_new, corrector)
 
-        # Σ_k ρ_k (m_k - m_0) / r_k, spread over the m's
-        scale = -alpha_t * b_h
-        for k in range(1, order):
-            weights.append(scale * rho[k - 1] / r[k - 1])
-            weights[0] -= scale * rho[k - 1] / r[k - 1]
-        new_weight = 0.0
-        if corrector:
-            new_weight = scale * rho[-1]
-            weights[0] -= scale * rho[-1]
-        return x_coef, weights, new_weight
+    def apply(self, x: torch.Tensor, history: list[torch.Tensor], new: torch.Tensor | None = None) -> torch.Tensor:
+        """The update of ``x`` (at s) from the predictions ``history`` (m_0 last) and, for UniC, m_t."""
+        m0 = history[-1]
+        out = self.ratio * x - self.first * m0
+        terms = [(history[-(k + 1)] - m0) / r for k, r in enumerate(self.r, 1)]  # D_k
+        residual = torch.einsum("k,bkc...->bc...", self.rho, torch.stack(terms, dim=1)) if terms else 0
+        if self.corrector:
+            return out - self.scale * (residual + self.rho_new * (new - m0))
+        return out - self.scale * residual if terms else out
