@@ -117,7 +117,7 @@ class Composite(Model):
 
     # -- sampling ---------------------------------------------------------------------
 
-    def sample(
+    def sample_latents(
         self,
         n: int,
         *,
@@ -125,7 +125,7 @@ class Composite(Model):
         sampler: str | Any | None = None,
         steps: int | None = None,
     ) -> torch.Tensor:
-        """Draw ``n`` latents from the prior (with ``sampler`` if given) and decode them."""
+        """``n`` latents from the prior, ``(n, *latent_shape)``, with ``sampler`` if given."""
         sampler = sampler if sampler is not None else self.config.sampler
         steps = steps if steps is not None else self.config.steps
         options: dict[str, Any] = {}
@@ -142,8 +142,24 @@ class Composite(Model):
             options["sampler"] = sampler
         if steps is not None:
             options["steps"] = steps
-        z = self.prior.sample(n, generator=generator, **options)
+        return self.prior.sample(n, generator=generator, **options)
+
+    def decode(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Latents to data space: the encoder's ``decode``. Subclasses may draw instead."""
         return self.encoder.decode(z)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str | Any | None = None,
+        steps: int | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` latents from the prior (with ``sampler`` if given) and decode them."""
+        return self.decode(
+            self.sample_latents(n, generator=generator, sampler=sampler, steps=steps), generator=generator
+        )
 
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The latent the prior is trained on: the posterior mean, or a posterior sample."""

@@ -265,31 +265,6 @@ class LatentDiffusion(genplug.Composite):
 
     # -- sampling ------------------------------------------------------------------------
 
-    def sample_latents(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        sampler: str | Any | None = None,
-        steps: int | None = None,
-    ) -> torch.Tensor:
-        """``n`` standardised latents from the prior, ``(n, *latent_shape)``; see :meth:`sample`."""
-        sampler = sampler if sampler is not None else self.config.sampler
-        steps = steps if steps is not None else self.config.steps
-        options: dict[str, Any] = {}
-        if sampler is not None:
-            if isinstance(sampler, str):
-                try:
-                    genplug.registry().sampler(sampler).check(self.prior)
-                except IncompatibleError as exc:
-                    raise IncompatibleError(
-                        f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}"
-                    ) from None
-            options["sampler"] = sampler
-        if steps is not None:
-            options["steps"] = steps
-        return self.prior.sample(n, generator=generator, **options)
-
     def sample(
         self,
         n: int,
