@@ -13,20 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from genplug import _validators as validators
 from genplug._api import create, default_weights, get_sampler, load, sample
-from genplug._errors import GenplugError, IncompatibleError, ModelFileError, PluginError
+from genplug._errors import ConfigError, GenplugError, IncompatibleError, ModelFileError, PluginError
+from genplug._folder import save as save_model
 from genplug._hookspecs import hookimpl
 from genplug._plugins import API_VERSION, PluginInfo, Registry, registry, reset_registry, use_registry
 from genplug._protocols import Encoder, Generator, Latent, Sampler, check_protocol
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
-
-__version__ = "0.1.0"
+from genplug._training.config import TrainConfig
+from genplug._version import __version__
 
 __all__ = [
     "API_VERSION",
     "ArchitectureSpec",
     "Composite",
     "CompositeConfig",
+    "ConfigError",
     "Data",
     "DatasetSpec",
     "Encoder",
@@ -43,6 +46,7 @@ __all__ = [
     "Sampler",
     "SamplerSpec",
     "TrainConfig",
+    "__version__",
     "check_protocol",
     "compose",
     "create",
@@ -57,21 +61,22 @@ __all__ = [
     "sample",
     "save_model",
     "train",
+    "save_samples",
     "use_registry",
+    "validators",
 ]
 
 _LAZY = {
-    # name: module that defines it (imports torch)
+    # name: module that defines it (each imports torch, so it loads on first use)
     "Model": "genplug._model",
-    "save_model": "genplug._model",
     "Data": "genplug._data",
     "load_data": "genplug._data",
-    "TrainConfig": "genplug._trainer",
     "Composite": "genplug._compose",
     "CompositeConfig": "genplug._compose",
     "compose": "genplug._compose",
-    "push_folder": "genplug._hub",
-    "train": "genplug._trainer",
+    "push_folder": "genplug._hub.push",
+    "save_samples": "genplug._images",
+    "train": "genplug._training.loop",
 }
 
 

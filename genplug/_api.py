@@ -3,86 +3,94 @@
 A *reference* (``genplug.load(ref)``, ``--weights REF``) is resolved in this order:
 
 1. ``hub:org/name[@revision]``: always the Hugging Face Hub.
-2. A path that exists on disk: that local folder. When it could also be read as a Hub id
+2. The bare name of an installed architecture (``diffusion``): its packaged default
+   weights, even when a folder of that name exists here (a warning says so; write
+   ``./diffusion`` for the folder).
+3. A path that exists on disk: that local folder. When it could also be read as a Hub id
    (``org/name``), a warning says the local folder was used; write ``hub:org/name``
    to get the Hub one.
-3. The name of an installed architecture (``diffusion``): its packaged default weights.
 4. ``org/name`` or ``org/name@revision``: the Hub (branch, tag or commit).
 
-Anything else is an error that lists what was tried.
+Anything else, the empty string included, is an error that lists what was tried.
+Loading reads only the folder (or the one Hub revision) it was given: a composite's
+components are subfolders inside it, and nothing a config names is followed elsewhere.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genplug._errors import GenplugError, ModelFileError, PluginError
+from genplug import _folder
+from genplug._errors import GenplugError, IncompatibleError, ModelFileError, PluginError, shown
+from genplug._hub.transport import parse_hub_id, snapshot
+from genplug._plugins import registry
 
 if TYPE_CHECKING:
     import torch
 
+__all__ = [
+    "architecture_class",
+    "create",
+    "default_weights",
+    "get_sampler",
+    "load",
+    "resolve_device",
+    "resolve_reference",
+    "sample",
+]
+
 log = logging.getLogger("genplug")
-
-HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
-
-
-def parse_hub_id(ref: str) -> tuple[str, str | None] | None:
-    """``"org/name@rev"`` -> ``("org/name", "rev")``; ``None`` when it is not a Hub id.
-
-    Example:
-        >>> parse_hub_id("genplug/diffusion-digits@v1")
-        ('genplug/diffusion-digits', 'v1')
-        >>> parse_hub_id("hub:genplug/vae") == ("genplug/vae", None)
-        True
-        >>> parse_hub_id("diffusion") is None
-        True
-    """
-    match = HUB_ID.match(ref.removeprefix("hub:"))
-    if not match:
-        return None
-    return match["repo"], match["revision"]
 
 
 def resolve_reference(ref: str | Path, *, local_files_only: bool | None = None) -> Path:
     """Turn a reference into a local folder, downloading from the Hub if needed."""
-    from genplug._plugins import registry
-
+    if not isinstance(ref, (str, Path)):
+        raise ModelFileError(f"a model reference is a folder, a Hub id or an architecture name, got {shown(ref)}")
     text = str(ref)
+    if not text.strip() or any(ord(c) < 32 for c in text):
+        raise ModelFileError(
+            f"{shown(text)} is not a model reference: give a folder, a Hub id org/name[@revision] or an installed "
+            "architecture name."
+        )
     if text.startswith("hub:"):
         return _from_hub(text, local_files_only)
+    reg = registry()
     path = Path(text).expanduser()
+    if text in reg.architectures and not isinstance(ref, Path):
+        if path.exists():
+            log.warning(
+                "%s is an installed architecture: using its packaged weights; write ./%s for the folder", text, text
+            )
+        return default_weights(text)
     if path.exists():
         if parse_hub_id(text) and not text.startswith((".", "/", "~")):
             log.warning("using the local folder %s; write hub:%s for the Hub repository", path, text)
         return path
-    reg = registry()
-    if text in reg.architectures:
-        return default_weights(text)
     if parse_hub_id(text):
         return _from_hub(text, local_files_only)
+    close = difflib.get_close_matches(text, list(reg.architectures), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ModelFileError(
-        f"cannot resolve {text!r}: it is not an existing folder, not an installed architecture "
-        f"({', '.join(sorted(reg.architectures)) or 'none installed'}), and not a Hub id 'org/name[@revision]'."
+        f"cannot resolve {shown(text)}: it is not an existing folder, not an installed architecture "
+        f"({', '.join(sorted(reg.architectures)) or 'none installed'}), and not a Hub id 'org/name[@revision]'.{hint}"
     )
 
 
 def _from_hub(ref: str, local_files_only: bool | None) -> Path:
     parsed = parse_hub_id(ref)
     if parsed is None:
-        raise ModelFileError(f"{ref!r} is not a Hub id; write it as org/name or org/name@revision.")
-    from genplug._hub import snapshot
-
+        raise ModelFileError(
+            f"{shown(ref)} is not a valid Hub id; write it as org/name or org/name@revision (no '..', no spaces)."
+        )
     repo_id, revision = parsed
     return snapshot(repo_id, revision=revision, local_files_only=local_files_only)
 
 
 def default_weights(architecture: str) -> Path:
     """The folder of ``architecture``'s packaged default weights."""
-    from genplug._plugins import registry
-
     spec = registry().architecture(architecture)
     if spec.default_weights is None:
         raise ModelFileError(
@@ -96,7 +104,7 @@ def default_weights(architecture: str) -> Path:
         folder = Path(str(resources.files(package).joinpath(relative)))
     except ModuleNotFoundError:
         raise ModelFileError(f"default weights of {architecture!r}: package {package} is not importable") from None
-    if not (folder / "config.json").exists():
+    if not (folder / _folder.CONFIG_NAME).exists():
         raise ModelFileError(
             f"the default weights of {architecture!r} are missing from {folder}; reinstall {spec.plugin}."
         )
@@ -105,8 +113,6 @@ def default_weights(architecture: str) -> Path:
 
 def architecture_class(name: str, *, plugin: dict[str, Any] | None = None) -> type:
     """The model class of an installed architecture, or an error with the pip line."""
-    from genplug._plugins import registry
-
     reg = registry()
     if name not in reg.architectures:
         dist = (plugin or {}).get("name")
@@ -117,13 +123,35 @@ def architecture_class(name: str, *, plugin: dict[str, Any] | None = None) -> ty
                     f"architecture {name!r} comes from {dist}, which is installed but {info.status}: "
                     f"{info.error}. See `genplug doctor`."
                 )
-            version = (plugin or {}).get("version")
-            pin = f"=={version}" if version else ""
+            fix = _folder.pip_line(plugin or {})
             raise ModelFileError(
-                f"architecture {name!r} is not installed; it comes from the plugin {dist}. Fix: pip install {dist}{pin}"
+                f"architecture {shown(name, limit=60)} is not installed; it comes from the plugin "
+                f"{shown(dist, limit=60)}."
+                + (f" Fix: {fix}" if fix else " That is not a valid package name: do not install it blindly.")
             )
         reg.architecture(name)  # raises the "unknown architecture" error with the known names
     return reg.architectures[name].load_class()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device for ``device`` (default cpu), or one line when it is not available here."""
+    import torch  # imported on use: this module is part of `import genplug`, which stays light
+
+    if isinstance(device, torch.device):
+        device = str(device)
+    device = device or "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise GenplugError(f"unknown device {shown(device)}; use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise GenplugError(f"device {shown(device)} is not supported; use cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GenplugError(f"device {device!r} was asked for, but this torch sees no CUDA GPU; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise GenplugError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def create(architecture: str, **config: Any) -> Any:
@@ -137,12 +165,70 @@ def create(architecture: str, **config: Any) -> Any:
         >>> genplug.create("vae", colour="red")
         Traceback (most recent call last):
         ...
-        genplug._errors.ModelFileError: genplug.create('vae'): unknown field(s) colour for VAEConfig; ...
+        genplug._errors.ModelFileError: genplug.create('vae'): unknown field 'colour' for VAEConfig; ...
     """
-    from genplug._files import config_from_dict
-
     cls = architecture_class(architecture)
-    return cls(config_from_dict(cls.config_class, config, source=f"genplug.create({architecture!r})"))
+    source = f"genplug.create({architecture!r})"
+    return cls(_folder.config_from_dict(cls.config_class, config, source=source, from_file=False))
+
+
+def _expected_state(cls: type, config: Any) -> dict[str, Any] | None:
+    """The state dict ``cls(config)`` would have, built on the meta device (no memory), or
+    ``None`` when the class cannot be built there."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return cls(config).state_dict()
+    except Exception:  # a model whose __init__ computes with real values: checked after building instead
+        return None
+
+
+def _load_folder(directory: Path, device: torch.device | None, depth: int) -> Any:
+    if depth > _folder.MAX_NESTING:
+        raise ModelFileError(f"{directory}: composites nest more than {_folder.MAX_NESTING} deep")
+    doc = _folder.read(directory)
+    cls = architecture_class(doc.architecture, plugin=doc.plugin)
+    config = _folder.config_from_dict(cls.config_class, doc.config, source=doc.source)
+    roles = getattr(cls, "roles", None)
+    if doc.is_composite:
+        if not roles:
+            raise ModelFileError(
+                f"{doc.source}: architecture {doc.architecture!r} is not a composite, but the folder has components"
+            )
+        if set(roles) != {c.role for c in doc.components}:
+            raise ModelFileError(
+                f"{doc.source}: {doc.architecture!r} has the roles {', '.join(roles)}, the folder's components are "
+                f"{', '.join(c.role for c in doc.components)}"
+            )
+        _folder.check_weights_id(directory, doc)
+        parts = {}
+        for component in doc.components:
+            architecture_class(component.architecture, plugin=component.plugin)  # the pip line when missing
+            part = _load_folder(_folder.component_folder(directory, component), device, depth + 1)
+            if part.architecture != component.architecture:
+                raise ModelFileError(
+                    f"{doc.source}: component {component.role!r} is listed as {component.architecture!r}, but its "
+                    f"folder holds a {shown(part.architecture)} model; save the composite again"
+                )
+            parts[component.role] = part
+        model = cls(config, **parts)
+    else:
+        if roles:
+            raise ModelFileError(f"{doc.source}: {doc.architecture!r} is a composite, but the folder has no components")
+        weights = directory / _folder.WEIGHTS_NAME
+        _folder.check_weights_id(directory, doc)
+        expected = _expected_state(cls, config)
+        if expected is not None:  # refuse a config that does not fit the file before allocating its tensors
+            _folder.check_header(expected, weights)
+        model = cls(config)
+        tensors = _folder.read_state(directory)
+        _folder.check_state(model, tensors, source=str(weights))
+        model.load_state_dict(tensors, strict=True)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
 
 
 def load(
@@ -156,47 +242,54 @@ def load(
     See this module's docstring for how ``ref`` is resolved. Loading is strict: every
     missing, unexpected or mis-shaped tensor is named.
     """
-    from genplug import _files
-
+    dev = resolve_device(device) if device is not None else None
     directory = resolve_reference(ref, local_files_only=local_files_only)
-    doc = _files.read_config(directory)
-    if "components" in doc:
-        from genplug._compose import load_composite
-
-        model = load_composite(directory, doc, device=device, local_files_only=local_files_only)
-        return model
-    cls = architecture_class(doc["architecture"], plugin=doc.get("plugin"))
-    config = _files.config_from_dict(
-        cls.config_class, doc.get("config", {}), source=str(directory / _files.CONFIG_NAME)
-    )
-    model = cls(config)
-    tensors = _files.load_tensors(directory / _files.WEIGHTS_NAME)
-    _files.check_state(model, tensors, source=str(directory / _files.WEIGHTS_NAME))
-    model.load_state_dict(tensors, strict=True)
-    model.eval()
-    if device is not None:
-        model.to(device)
-    return model
+    return _load_folder(directory, dev, 0)
 
 
 def get_sampler(sampler: str | Any, model: Any | None = None, **options: Any) -> Any:
     """The sampler ``sampler`` (a registered name or a Sampler object), checked against ``model``.
 
-    Raises :class:`genplug.IncompatibleError` when the sampler cannot run the model, before
-    anything is computed. ``options`` go to the sampler's constructor (``eta=0.5``).
+    This is the one place where a sampler is checked against a model: its declared
+    ``requires`` (the spec's, without importing its code), then the sampler's own
+    ``check``. It raises :class:`genplug.IncompatibleError` before anything is computed.
+    ``options`` go to the sampler's constructor (``eta=0.5``).
     """
-    from genplug._plugins import registry
-
     if isinstance(sampler, str):
         spec = registry().sampler(sampler)
         if model is not None:
             spec.check(model)
-        return spec.create(**options)
-    if options:
-        raise GenplugError(f"sampler options {sorted(options)} only apply to a sampler given by name")
+        instance = spec.create(**options)
+    else:
+        if options:
+            raise GenplugError(f"sampler options {sorted(options)} only apply to a sampler given by name")
+        instance = sampler
     if model is not None:
-        sampler.check(model)
-    return sampler
+        try:
+            instance.check(model)
+        except IncompatibleError:
+            raise
+        except GenplugError as exc:
+            raise IncompatibleError(str(exc)) from None
+    return instance
+
+
+def _max_samples(n: int, model: Any) -> None:
+    """Refuse ``n`` when the samples alone would take more than a quarter of this machine's memory."""
+    import math
+    import os
+
+    shape = tuple(getattr(model, "event_shape", ()) or ())
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform: no bound
+        return
+    need = n * max(1, math.prod(shape)) * 4
+    if need > memory // 4:
+        raise GenplugError(
+            f"n={n} samples of shape {shape} need {need / 2**30:.1f} GiB, more than a quarter of this machine's "
+            f"{memory / 2**30:.0f} GiB; draw fewer (in several runs with other seeds)."
+        )
 
 
 def sample(
@@ -207,10 +300,12 @@ def sample(
     steps: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` samples without gradients, with the model's default or a named sampler.
+    """Draw ``n`` samples without gradients, in eval mode, with the model's default or a named sampler.
 
     A model that offers samplers takes ``sampler=`` and ``steps=`` in its ``sample``
-    method; those keywords are passed only when given.
+    method; those keywords are passed only when given. The model is put in eval mode
+    (dropout off, batch-norm statistics fixed) while sampling and restored afterwards.
+    Samples that are not finite are refused.
 
     Example:
         >>> import torch, genplug
@@ -225,7 +320,8 @@ def sample(
         genplug._errors.GenplugError: n must be a positive integer, got 0
     """
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise GenplugError(f"n must be a positive integer, got {n!r}")
+        raise GenplugError(f"n must be a positive integer, got {shown(n)}")
+    _max_samples(n, model)
     import inspect
 
     import torch
@@ -234,8 +330,8 @@ def sample(
     if sampler is not None:
         kwargs["sampler"] = sampler
     if steps is not None:
-        if steps <= 0:
-            raise GenplugError(f"steps must be a positive integer, got {steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+            raise GenplugError(f"steps must be a positive integer, got {shown(steps)}")
         kwargs["steps"] = steps
     params = inspect.signature(model.sample).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -243,5 +339,19 @@ def sample(
     if refused:
         name = getattr(model, "architecture", type(model).__name__)
         raise GenplugError(f"model {name!r} has a single sampling procedure; it takes no {' or '.join(refused)}")
-    with torch.no_grad():
-        return model.sample(n, generator=generator, **kwargs)
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with torch.no_grad():
+            x = model.sample(n, generator=generator, **kwargs)
+    finally:
+        if was_training:
+            model.train()
+    if torch.is_tensor(x) and x.is_floating_point() and not torch.isfinite(x).all():
+        name = getattr(model, "architecture", type(model).__name__)
+        raise GenplugError(
+            f"model {name!r} drew samples that are not finite (NaN or inf): its weights or config are broken "
+            "(check config values such as the noise schedule), or it diverged in training."
+        )
+    return x

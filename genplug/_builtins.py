@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from genplug._hookspecs import hookimpl
-from genplug._specs import DatasetSpec, MetricSpec
+from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec
+
+__all__ = ["GENPLUG_API", "register_architectures", "register_datasets", "register_metrics"]
 
 GENPLUG_API = 1
 
@@ -18,6 +20,18 @@ _DENSITIES = {
     "swissroll": ("swissroll", "a 2-D swiss roll"),
     "pinwheel": ("pinwheel", "five curved arms"),
 }
+
+
+@hookimpl
+def register_architectures(register: Callable[[Any], None]) -> None:
+    register(
+        ArchitectureSpec(
+            name="composite",
+            family="hybrid",
+            description="an encoder from one plugin with a prior from another (genplug.compose)",
+            model="genplug._compose:Composite",
+        )
+    )
 
 
 @hookimpl

@@ -13,9 +13,12 @@ Any objects that satisfy the protocols compose, registered or not: the encoder m
 equals the encoder's ``latent_shape``. Mismatches are caught by ``compose``, with both
 sides named.
 
-On disk a composite is a folder with an index ``config.json`` (its architecture, its own
-config, and ``components``: for each part, the subfolder, architecture and plugin) and one
-model folder per component::
+A composite declares its ``roles`` (role -> the protocol the part must satisfy); the
+model-folder format (:mod:`genplug._folder`) saves one subfolder per role, and
+:func:`genplug.load` rebuilds the parts and calls ``cls(config, **parts)``. On disk a
+composite is a folder with an index ``config.json`` (its architecture, its own config,
+and ``components``: for each role, the subfolder, architecture and plugin) and one model
+folder per component::
 
     config.json        {"architecture": "composite", "config": {...},
                         "components": {"encoder": {"path": "encoder", "architecture": "vae",
@@ -28,17 +31,19 @@ model folder per component::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import torch
 
-from genplug import _files
-from genplug._errors import IncompatibleError, ModelFileError
-from genplug._model import Model, model_config_document, plugin_of
-from genplug._protocols import Encoder, Generator, missing_members
+from genplug._api import get_sampler
+from genplug._errors import IncompatibleError
+from genplug._model import Model, split_loss
+from genplug._protocols import PROTOCOLS, missing_members
+from genplug._training.config import config_for
+from genplug._training.loop import train
 
-COMPONENTS = ("encoder", "prior")
+__all__ = ["Composite", "CompositeConfig", "check_composition", "compose"]
 
 
 @attrs.frozen(kw_only=True)
@@ -56,12 +61,24 @@ def _name(obj: Any) -> str:
     return getattr(obj, "architecture", None) or type(obj).__name__
 
 
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'AEIOU' else 'a'} {noun}"
+
+
+def check_roles(roles: dict[str, str], parts: dict[str, Any]) -> None:
+    """Raise :class:`IncompatibleError` unless each part satisfies its role's protocol."""
+    for role, protocol in roles.items():
+        missing = missing_members(parts[role], PROTOCOLS[protocol])
+        if missing:
+            raise IncompatibleError(
+                f"the {role} {_name(parts[role])!r} is not {_article(PROTOCOLS[protocol].__name__)}: it lacks "
+                f"{', '.join(missing)}"
+            )
+
+
 def check_composition(encoder: Any, prior: Any, sampler: str | None = None) -> None:
     """Raise :class:`IncompatibleError` naming both sides when the parts do not fit."""
-    for role, obj, protocol in (("encoder", encoder, "an Encoder"), ("prior", prior, "a Generator")):
-        missing = missing_members(obj, Encoder if role == "encoder" else Generator)
-        if missing:
-            raise IncompatibleError(f"the {role} {_name(obj)!r} is not {protocol}: it lacks {', '.join(missing)}")
+    check_roles(Composite.roles, {"encoder": encoder, "prior": prior})
     latent = tuple(encoder.latent_shape)
     event = tuple(prior.event_shape)
     if latent != event:
@@ -70,10 +87,8 @@ def check_composition(encoder: Any, prior: Any, sampler: str | None = None) -> N
             f"has latents of shape {latent}; build the prior with data_shape={latent}"
         )
     if sampler is not None:
-        from genplug._plugins import registry
-
         try:
-            registry().sampler(sampler).check(prior)
+            get_sampler(sampler, prior)
         except IncompatibleError as exc:
             raise IncompatibleError(
                 f"cannot compose the prior {_name(prior)!r} with sampler {sampler!r}: {exc}"
@@ -89,6 +104,9 @@ class Composite(Model):
 
     architecture = "composite"
     config_class = CompositeConfig
+    #: role -> the protocol its part satisfies; each role is an attribute, a constructor
+    #: keyword and a subfolder of the saved folder.
+    roles: ClassVar[dict[str, str]] = {"encoder": "encoder", "prior": "generator"}
 
     def __init__(self, config: CompositeConfig, *, encoder: Any, prior: Any) -> None:
         super().__init__(config)
@@ -130,16 +148,12 @@ class Composite(Model):
         steps = steps if steps is not None else self.config.steps
         options: dict[str, Any] = {}
         if sampler is not None:
-            if isinstance(sampler, str):
-                from genplug._plugins import registry
-
-                try:
-                    registry().sampler(sampler).check(self.prior)
-                except IncompatibleError as exc:
-                    raise IncompatibleError(
-                        f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}"
-                    ) from None
-            options["sampler"] = sampler
+            try:
+                options["sampler"] = get_sampler(sampler, self.prior)
+            except IncompatibleError as exc:
+                raise IncompatibleError(
+                    f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}"
+                ) from None
         if steps is not None:
             options["steps"] = steps
         return self.prior.sample(n, generator=generator, **options)
@@ -174,18 +188,23 @@ class Composite(Model):
             params += list(self.encoder.parameters())
         return {"model": torch.optim.AdamW(params, lr=lr)}
 
-    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """The prior's loss on encoded data, plus the encoder's own loss when it trains too."""
         if self.config.train_encoder:
             z = self.encode(batch, generator=generator)
-            loss = self.prior.loss(z, generator=generator)
+            loss, figures = split_loss(self.prior.loss(z, generator=generator))
             if callable(getattr(self.encoder, "loss", None)):
-                loss = loss + self.encoder.loss(batch, generator=generator)
-            return loss
+                encoder_loss, encoder_figures = split_loss(self.encoder.loss(batch, generator=generator))
+                figures = {**figures, **{f"encoder_{k}": v for k, v in encoder_figures.items()}}
+                figures["prior_loss"] = float(loss.detach())
+                loss = loss + encoder_loss
+            return loss, figures
         with torch.no_grad():
             self.encoder.eval()
             z = self.encode(batch, generator=generator)
-        return self.prior.loss(z, generator=generator)
+        return split_loss(self.prior.loss(z, generator=generator))
 
     def fit(
         self,
@@ -198,49 +217,8 @@ class Composite(Model):
         **options: Any,
     ) -> Composite:
         """Train with :func:`genplug.train` (options: ``lr``, ``batch_size``, ``seed``, ``ema``, ...)."""
-        from genplug._trainer import config_for, train
-
         train(self, data, config_for(self, steps=steps, **options), out=out, resume=resume, progress=progress)
         return self
-
-    # -- files ------------------------------------------------------------------------
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write the index and one model folder per component (each atomically)."""
-        directory = Path(directory)
-        for role in COMPONENTS:  # check every part before writing any, so a refusal leaves nothing behind
-            part = getattr(self, role)
-            if not hasattr(part, "state_dict") or not getattr(part, "architecture", None):
-                raise ModelFileError(
-                    f"the {role} {_name(part)!r} cannot be saved: only registered architectures "
-                    "(with architecture, config and state_dict) can be written to a model folder"
-                )
-            if part.architecture not in _registered():
-                raise ModelFileError(
-                    f"the {role} {part.architecture!r} is not a registered architecture, so it could not be "
-                    "loaded back; register it through a plugin first"
-                )
-        components = {}
-        for role in COMPONENTS:
-            part = getattr(self, role)
-            save = getattr(part, "save_pretrained", None)
-            if callable(save):
-                save(directory / role)
-            else:
-                from genplug._model import save_model
-
-                save_model(part, directory / role)
-            components[role] = {"path": role, "architecture": part.architecture, "plugin": plugin_of(part.architecture)}
-        doc = model_config_document(self)
-        doc["components"] = components
-        _files.atomic_write_json(directory / _files.CONFIG_NAME, doc)
-        return directory
-
-
-def _registered() -> dict[str, Any]:
-    from genplug._plugins import registry
-
-    return registry().architectures
 
 
 def compose(
@@ -263,37 +241,3 @@ def compose(
     """
     config = CompositeConfig(latent=latent, train_encoder=train_encoder, sampler=sampler, steps=steps)
     return Composite(config, encoder=encoder, prior=prior)
-
-
-def load_composite(
-    directory: Path, doc: dict[str, Any], *, device: Any = None, local_files_only: bool | None = None
-) -> Composite:
-    """Rebuild a composite from its index and component folders."""
-    from genplug._api import architecture_class, load
-
-    components = doc.get("components")
-    if not isinstance(components, dict) or set(components) != set(COMPONENTS):
-        raise ModelFileError(
-            f"{directory / _files.CONFIG_NAME}: 'components' must name {', '.join(COMPONENTS)}; got {components!r}"
-        )
-    parts = {}
-    for role, entry in components.items():
-        architecture_class(entry.get("architecture", ""), plugin=entry.get("plugin"))  # pip line if missing
-        sub = (directory / entry.get("path", role)).resolve()
-        if directory.resolve() not in sub.parents:
-            raise ModelFileError(f"{directory}: component path {entry.get('path')!r} leaves the model folder")
-        parts[role] = load(sub, device=device, local_files_only=local_files_only)
-    architecture = doc["architecture"]
-    cls = Composite if architecture == "composite" else architecture_class(architecture, plugin=doc.get("plugin"))
-    if not (isinstance(cls, type) and issubclass(cls, Composite)):
-        raise ModelFileError(
-            f"{directory}: architecture {architecture!r} is not a composite but the folder has components"
-        )
-    config = _files.config_from_dict(
-        cls.config_class, doc.get("config", {}), source=str(directory / _files.CONFIG_NAME)
-    )
-    model = cls(config, **parts)
-    model.eval()
-    if device is not None:
-        model.to(device)
-    return model

@@ -19,6 +19,8 @@ import attrs
 import torch
 
 from genplug._errors import GenplugError
+from genplug._plugins import registry
+from genplug._specs import resolve
 
 SPLITS = ("train", "test")
 DIGITS_TEST = 300
@@ -222,9 +224,6 @@ def load_data(name: str | Path, split: str = "train") -> Data:
         >>> genplug.load_data("8gaussians").x.shape
         torch.Size([10000, 2])
     """
-    from genplug._plugins import registry
-    from genplug._specs import resolve
-
     _check_split(split)
     reg = registry()
     text = str(name)

@@ -9,29 +9,7 @@ from pathlib import Path
 import torch
 
 from genplug._errors import GenplugError
-from genplug._files import atomic_write_bytes, save_tensors
-
-OUTPUT_SUFFIXES = (".png", ".npy", ".safetensors")
-
-
-def check_output_path(path: str | Path) -> Path:
-    """Fail early, before any sampling, when ``path`` cannot be written."""
-    import os
-
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise GenplugError(
-            f"output {path} has suffix {path.suffix or '(none)'!r}; use .png for a grid image, "
-            ".npy or .safetensors for the raw samples"
-        )
-    if path.is_dir():
-        raise GenplugError(f"output {path} is a folder; give a file name such as {path / 'samples.png'}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise GenplugError(f"cannot write {path}: the folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise GenplugError(f"cannot write {path}: the folder {parent} is not writable")
-    return path
+from genplug._files import atomic_write_bytes, check_output_path, save_tensors
 
 
 def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, pad: int = 1) -> torch.Tensor:

@@ -26,8 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from genplug._data import Data
+from genplug._api import sample
+from genplug._data import Data, load_data
 from genplug._errors import GenplugError
+from genplug._files import load_tensors
+from genplug._folder import check_state
 
 CLASSIFIER_ASSET = "_assets/digit_classifier.safetensors"
 FEATURES = 64
@@ -61,8 +64,6 @@ def digit_classifier() -> DigitClassifier:
     """The shipped classifier, loaded once (safetensors, strict)."""
     global _classifier
     if _classifier is None:
-        from genplug._files import check_state, load_tensors
-
         path = resources.files("genplug").joinpath(CLASSIFIER_ASSET)
         model = DigitClassifier()
         tensors = load_tensors(path)  # type: ignore[arg-type]
@@ -139,9 +140,6 @@ def frechet_metric(
     steps: int | None = None,
 ) -> dict[str, Any]:
     """``genplug eval``'s image metric: draw ``n`` samples and score them against ``data``."""
-    from genplug._api import sample
-    from genplug._data import load_data
-
     test, train = load_data(data, "test"), load_data(data, "train")
     samples = torch.cat(
         [
@@ -166,8 +164,6 @@ def nll_metric(
     The figures are named ``nll_<label>_nats``, where the label is the kind, or what the
     model's ``log_prob_label(kind)`` says (``iwae-100`` for a bound with 100 samples).
     """
-    from genplug._data import load_data
-
     kinds = tuple(getattr(model, "log_prob_kinds", ()) or ())
     if not kinds:
         return {}

@@ -8,13 +8,17 @@ requirement: the protocols are what composition and sampling check.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from genplug import _files
+from genplug import _folder
+from genplug._api import load
+from genplug._errors import ModelFileError
+from genplug._hub.push import push_model
+
+__all__ = ["Model", "split_loss"]
 
 
 class Model(torch.nn.Module):
@@ -65,8 +69,14 @@ class Model(torch.nn.Module):
 
     # -- training contract ---------------------------------------------------------
 
-    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The scalar training loss on one batch (used by the default ``training_step``)."""
+    def loss(
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
+        """The scalar training loss on one batch (used by the default ``training_step``).
+
+        It may return ``(loss, figures)``: the figures (floats, such as the terms of the
+        loss) are shown by the trainer beside ``loss``, so nothing is computed twice.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement loss()")
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
@@ -86,25 +96,24 @@ class Model(torch.nn.Module):
         """
         (optimizer,) = optimizers.values()
         optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(batch, generator=generator)
+        loss, figures = split_loss(self.loss(batch, generator=generator))
         loss.backward()
         optimizer.step()
-        return {"loss": float(loss.detach())}
+        return {"loss": float(loss.detach()), **figures}
 
     # -- files -----------------------------------------------------------------------
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory`` atomically."""
-        return save_model(self, directory)
+        """Write the model folder (``config.json`` and ``model.safetensors``, or a
+        composite's components) to ``directory``; see :mod:`genplug._folder`."""
+        return _folder.write(self, directory)
 
     @classmethod
     def from_pretrained(cls, ref: str | Path, *, device: str | torch.device | None = None) -> Model:
         """Load a model folder, Hub id or packaged default (see :func:`genplug.load`)."""
-        from genplug._api import load
-
         model = load(ref, device=device)
         if not isinstance(model, cls):
-            raise _files.ModelFileError(
+            raise ModelFileError(
                 f"{ref} holds a {type(model).__name__} ({model.architecture!r}), not a {cls.__name__}; "
                 "load it with genplug.load instead."
             )
@@ -112,56 +121,15 @@ class Model(torch.nn.Module):
 
     def push_to_hub(self, repo_id: str, **options: Any) -> str:
         """Upload this model to the Hub with a generated model card; returns the commit."""
-        from genplug._hub import push_model
-
         return push_model(self, repo_id, **options)
 
     def extra_repr(self) -> str:
         return f"architecture={self.architecture!r}"
 
 
-def plugin_of(architecture: str) -> dict[str, str | None]:
-    """The distribution (name, version) that registered ``architecture``, if any."""
-    from genplug._plugins import registry
-
-    reg = registry()
-    spec = reg.architectures.get(architecture)
-    if spec is None:
-        return {"name": None, "version": None}
-    info = reg.plugins.get(spec.plugin)
-    return {"name": spec.plugin, "version": info.version if info else None}
-
-
-def model_config_document(model: Any) -> dict[str, Any]:
-    """The ``config.json`` content for ``model``."""
-    from genplug import __version__
-
-    return {
-        "format_version": _files.FORMAT_VERSION,
-        "architecture": model.architecture,
-        "plugin": plugin_of(model.architecture),
-        "genplug_version": __version__,
-        "config": _files.config_to_dict(model.config),
-    }
-
-
-def save_model(model: Any, directory: str | Path) -> Path:
-    """Save any model with ``architecture``, ``config`` and ``state_dict`` as a model folder.
-
-    The weights are written before ``config.json``, each file atomically, so a crash
-    while saving leaves the previous files in place.
-    """
-    if not re.match(r"^[a-z0-9][a-z0-9._+-]*$", getattr(model, "architecture", "") or ""):
-        raise _files.ModelFileError(
-            f"{type(model).__name__}.architecture is {getattr(model, 'architecture', None)!r}; "
-            "set it to the registered architecture name before saving."
-        )
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    _files.save_tensors(
-        directory / _files.WEIGHTS_NAME,
-        model.state_dict(),
-        metadata={"format": "pt", "genplug_architecture": model.architecture},
-    )
-    _files.atomic_write_json(directory / _files.CONFIG_NAME, model_config_document(model))
-    return directory
+def split_loss(value: torch.Tensor | tuple[torch.Tensor, dict[str, float]]) -> tuple[torch.Tensor, dict[str, float]]:
+    """``(loss, figures)`` from what a ``loss`` method returned: a scalar, or a scalar and its figures."""
+    if isinstance(value, tuple):
+        loss, figures = value
+        return loss, {k: float(v) for k, v in figures.items()}
+    return value, {}

@@ -14,6 +14,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import difflib
 import os
 import traceback
 from collections.abc import Iterator
@@ -25,9 +26,10 @@ from typing import Any
 import attrs
 import pluggy
 
-from genplug import _hookspecs
-from genplug._errors import PluginError
+from genplug import _builtins, _hookspecs
+from genplug._errors import PluginError, shown
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
+from genplug._version import __version__
 
 #: The version of the plugin API. A plugin module declares the version it was written
 #: for as ``GENPLUG_API``; a plugin that declares another version is skipped.
@@ -215,11 +217,12 @@ class Registry:
         if name in table:
             return table[name]
         known = ", ".join(sorted(table)) or "none installed"
-        hint = ""
+        close = difflib.get_close_matches(name, list(table), n=1) if isinstance(name, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         failed = [p.name for p in self.plugins.values() if p.status == "failed"]
         if failed:
-            hint = f" Some plugins failed to load ({', '.join(failed)}): see `genplug doctor`."
-        raise PluginError(f"unknown {kind} {name!r}; known: {known}.{hint}")
+            hint += f" Some plugins failed to load ({', '.join(failed)}): see `genplug doctor`."
+        raise PluginError(f"unknown {kind} {shown(name, limit=60)}; known: {known}.{hint}")
 
     def commands(self, cli: Any) -> None:
         """Let every loaded plugin add its CLI commands; a failing plugin is recorded."""
@@ -252,8 +255,6 @@ def registry() -> Registry:
     """The process-wide registry: built-ins first, then every entry-point plugin."""
     global _registry
     if _registry is None:
-        from genplug import _builtins
-
         reg = Registry()
         reg.add_plugin(_builtins, name=CORE_PLUGIN, version=_core_version())
         reg.load_entry_points()
@@ -279,6 +280,4 @@ def reset_registry() -> None:
 
 
 def _core_version() -> str:
-    from genplug import __version__
-
     return __version__

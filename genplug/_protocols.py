@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from genplug._errors import PluginError
+
 if TYPE_CHECKING:
     import torch
 
@@ -142,8 +144,6 @@ def missing_members(obj: Any, protocol: type) -> list[str]:
 
 def check_protocol(obj: Any, protocol: str | type, *, what: str) -> None:
     """Raise :class:`PluginError` naming ``what`` and each missing member of ``protocol``."""
-    from genplug._errors import PluginError
-
     proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
     missing = missing_members(obj, proto)
     if missing:

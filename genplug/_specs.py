@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from genplug._errors import PluginError
+from genplug._errors import IncompatibleError, PluginError
+from genplug._protocols import check_protocol
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -88,7 +89,6 @@ class ArchitectureSpec:
 
     def load_class(self) -> type:
         """Import the model class and check it against the declared protocols."""
-        from genplug._protocols import check_protocol
 
         cls = resolve(self.model, what=f"architecture {self.name!r} (plugin {self.plugin})")
         for protocol in self.provides:
@@ -120,7 +120,6 @@ class SamplerSpec:
 
     def check(self, model: Any) -> None:
         """Raise :class:`genplug.IncompatibleError` if ``model`` lacks what this needs."""
-        from genplug._errors import IncompatibleError
 
         for attribute, allowed in self.requires.items():
             value = getattr(model, attribute, None)
@@ -134,7 +133,6 @@ class SamplerSpec:
 
     def create(self, **options: Any) -> Any:
         """Import the sampler class and build one with ``options``."""
-        from genplug._protocols import check_protocol
 
         cls = resolve(self.sampler, what=f"sampler {self.name!r} (plugin {self.plugin})")
         try:

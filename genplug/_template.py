@@ -11,6 +11,10 @@ import re
 from pathlib import Path
 
 from genplug._errors import GenplugError
+from genplug._plugins import API_VERSION
+from genplug._version import __version__
+
+__all__ = ["new_plugin"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -152,8 +156,6 @@ registered). Keep `plugin.py` free of heavy imports: `genplug list` loads it.
 
 def new_plugin(name: str, parent: Path) -> Path:
     """Write ``genplug-NAME/`` under ``parent`` and return its path."""
-    from genplug import __version__
-    from genplug._plugins import API_VERSION
 
     name = name.removeprefix("genplug-")
     if not _NAME.match(name):

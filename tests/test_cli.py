@@ -140,7 +140,7 @@ def test_train_config_override_and_bad_key(runner, tmp_path):
     )
     assert result.exit_code == 0
     assert json.loads((tmp_path / "config.json").read_text())["config"]["hidden"] == 6
-    assert "unknown field(s) colour" in _bad(runner, "train", "toy-gaussian", "--data", "moons", "-c", "colour=1")
+    assert "unknown field 'colour'" in _bad(runner, "train", "toy-gaussian", "--data", "moons", "-c", "colour=1")
     assert "unknown dataset 'nope'" in _bad(runner, "train", "toy-gaussian", "--data", "nope")
     assert "no checkpoint" in _bad(
         runner, "train", "toy-gaussian", "--data", "moons", "--resume", "--out", str(tmp_path / "new")

@@ -82,7 +82,7 @@ def test_damaged_weights_give_a_clear_error(toy, tmp_path, damage, match):
         ('{"format_version": 7, "architecture": "toy-gaussian"}', "format_version 7"),
         (
             '{"format_version": 1, "architecture": "toy-gaussian", "config": {"colour": 1}}',
-            r"unknown field\(s\) colour",
+            r"unknown field 'colour'",
         ),
     ],
 )

@@ -20,8 +20,10 @@ from click.testing import CliRunner
 from hub_server import HubServer, hub_environment
 
 import genplug
-from genplug._hub import model_card, push_folder, snapshot
-from genplug._hub_cli import download, push
+from genplug._cli.hub import download, push
+from genplug._hub.card import model_card
+from genplug._hub.push import push_folder
+from genplug._hub.transport import snapshot
 
 # huggingface_hub 2.4 PUTs LFS bytes with httpx2's data= (its own deprecation), not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -204,7 +206,7 @@ def test_push_refuses_a_folder_without_safetensors_before_any_request(hub, tmp_p
     with pytest.raises(genplug.ModelFileError, match=r"model\.safetensors does not exist.*pytorch_model\.bin.*pickles"):
         push_folder(folder, new_repo())
     (folder / "model.safetensors").write_bytes(b"\x00" * 4)
-    with pytest.raises(genplug.ModelFileError, match="is not a safetensors file"):
+    with pytest.raises(genplug.ModelFileError, match="is not a readable safetensors file"):
         push_folder(folder, new_repo())
     assert hub.requests[before:] == []
 
@@ -372,9 +374,11 @@ def hybrid_folder(root: Path) -> Path:
     folder = root / "hybrid"
     toy_model(seed=30).save_pretrained(folder / "encoder")
     toy_model(seed=31, data_shape=(3,)).save_pretrained(folder / "prior")
+    toy = {"architecture": "toy-gaussian", "plugin": {"name": "genplug-toy", "version": "0.0.1"}}
     index = {
         "format_version": 1,
-        "components": {"encoder": {"path": "encoder", "role": "encoder"}, "prior": {"path": "prior", "role": "prior"}},
+        "architecture": "composite",
+        "components": {"encoder": {"path": "encoder", **toy}, "prior": {"path": "prior", **toy}},
     }
     (folder / "config.json").write_text(json.dumps(index))
     return folder
@@ -474,7 +478,7 @@ def test_cli_errors_are_one_line(hub, tmp_path, monkeypatch):
 
 def test_hub_modules_import_neither_torch_nor_huggingface_hub():
     code = (
-        "import sys, genplug._hub, genplug._hub_cli; "
+        "import sys, genplug._hub.transport, genplug._hub.card, genplug._cli.hub; "
         "print(sorted(m for m in ('torch', 'huggingface_hub') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

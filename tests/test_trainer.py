@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import genplug
-from genplug import _trainer
+from genplug._training import config as train_config
+from genplug._training import loop
 
 
 def _fresh():
@@ -68,9 +69,9 @@ def test_divergence_is_reported():
 
 
 def test_batches_are_a_pure_function_of_the_step():
-    a = _trainer.batch_indices(7, 100, 32, seed=1)
-    assert torch.equal(a, _trainer.batch_indices(7, 100, 32, seed=1))
-    epoch = torch.cat([_trainer.batch_indices(s, 100, 32, seed=1) for s in range(3)])
+    a = loop.batch_indices(7, 100, 32, seed=1)
+    assert torch.equal(a, loop.batch_indices(7, 100, 32, seed=1))
+    epoch = torch.cat([loop.batch_indices(s, 100, 32, seed=1) for s in range(3)])
     assert len(set(epoch.tolist())) == 96  # one epoch draws without replacement
 
 
@@ -78,4 +79,4 @@ def test_bad_train_config():
     with pytest.raises(genplug.GenplugError, match="TrainConfig.ema is a decay"):
         genplug.TrainConfig(ema=1.5)
     with pytest.raises(genplug.GenplugError, match="unknown training option"):
-        _trainer.config_for(_fresh(), momentum=0.9)
+        train_config.config_for(_fresh(), momentum=0.9)

@@ -186,7 +186,7 @@ def test_config_errors_name_the_field(fields, message):
 
 
 def test_unknown_prior_fields_are_named_by_create(tiny_vae):
-    with pytest.raises(genplug.ModelFileError, match=r"unknown field\(s\) width for DiffusionConfig"):
+    with pytest.raises(genplug.ModelFileError, match=r"unknown field 'width' for DiffusionConfig"):
         LatentDiffusion(_config(prior={"width": 8}), encoder=tiny_vae())
 
 

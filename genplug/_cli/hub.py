@@ -1,6 +1,7 @@
 """``genplug push`` and ``genplug download``: the Hub commands, thin layers over :mod:`genplug._hub`.
 
-Importing this module imports neither torch nor ``huggingface_hub``.
+Importing this module imports neither torch nor ``huggingface_hub``; the upload code
+(which imports torch to draw the card's samples) is imported when ``push`` runs.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import click
 
-from genplug._errors import GenplugError
+from genplug import _folder
+from genplug._errors import GenplugError, shown
+from genplug._hub.transport import hub_cache, hub_endpoint, offline_mode, parse_hub_id, snapshot
+from genplug._plugins import registry
+
+__all__ = ["download", "push"]
 
 
 @click.command()
@@ -35,7 +41,7 @@ def push(
     training.json and eval.json when the folder has them) and samples.png. The repository
     and the branch are created if needed. Prints the commit id, which pins this upload.
     """
-    from genplug._hub import hub_endpoint, push_folder
+    from genplug._hub.push import push_folder  # imports torch: only when pushing
 
     card_info = {"license": license_} if license_ else None
     try:
@@ -63,10 +69,6 @@ def download(ref: str) -> None:
     with HF_HUB_OFFLINE=1. A local folder or an architecture's packaged weights need no
     download; write hub:REF when a local folder has the same name as the Hub id.
     """
-    from genplug._api import parse_hub_id
-    from genplug._hub import hub_cache, offline_mode, snapshot
-    from genplug._plugins import registry
-
     if not ref.startswith("hub:"):
         if Path(ref).expanduser().exists():
             hint = f"; write hub:{ref} to download the Hub repository" if parse_hub_id(ref) else ""
@@ -77,7 +79,9 @@ def download(ref: str) -> None:
             )
     parsed = parse_hub_id(ref)
     if parsed is None:
-        raise click.ClickException(f"{ref!r} is not a Hub id; write it as org/name or org/name@revision.")
+        raise click.ClickException(
+            f"{shown(ref)} is not a valid Hub id; write it as org/name or org/name@revision (no '..', no spaces)."
+        )
     if offline_mode():
         raise click.ClickException("offline mode is on (HF_HUB_OFFLINE is set): unset it to download.")
     repo_id, revision = parsed
@@ -93,23 +97,14 @@ def download(ref: str) -> None:
 
 def _missing_plugins(folder: Path) -> list[str]:
     """One line per architecture in ``folder`` (components included) that is not installed here."""
-    from genplug._hub import component_paths, read_index
-    from genplug._plugins import registry
-
     installed = registry().architectures
     lines = []
-    pending = [folder]
-    while pending:
-        here = pending.pop()
-        doc = read_index(here / "config.json")
-        if "components" in doc:
-            pending += [here / sub for sub in component_paths(doc, source=str(here / "config.json"))]
-        elif doc["architecture"] not in installed:
-            plugin = doc.get("plugin") or {}
-            dist, version = plugin.get("name"), plugin.get("version")
-            fix = f"pip install {dist}=={version}" if dist and version else f"pip install {dist}" if dist else None
-            lines.append(
-                f"architecture {doc['architecture']!r} is not installed"
-                + (f"; to load the model: {fix}" if fix else "; no plugin is named in its config.json")
-            )
+    for doc in _folder.walk(lambda relative: folder / relative):
+        if doc.is_composite or doc.architecture in installed:
+            continue
+        fix = _folder.pip_line(doc.plugin)
+        lines.append(
+            f"architecture {doc.architecture!r} is not installed"
+            + (f"; to load the model: {fix}" if fix else "; its config.json names no valid plugin to install")
+        )
     return lines

@@ -1,0 +1,235 @@
+"""``genplug run``, ``train`` and ``eval``: thin layers over ``genplug.sample``, ``genplug.train``
+and the metrics. Each checks its paths and names before torch is imported."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from genplug._api import resolve_device, sample
+from genplug._cli.common import SEED, generator, load_for, parse_pairs, reg
+from genplug._errors import GenplugError, shown
+from genplug._files import atomic_write_json, check_output_path
+from genplug._specs import resolve
+
+__all__ = ["eval_", "run", "train"]
+
+#: The most samples ``genplug eval`` draws: past this, FD does not move but the run takes hours.
+MAX_EVAL_SAMPLES = 100_000
+
+
+def _check_device(device: str) -> None:
+    resolve_device(device)
+
+
+@click.command()
+@click.argument("architecture")
+@click.option("--weights", "-w", metavar="REF", help="Folder, Hub id (org/name[@rev]); default: packaged weights.")
+@click.option("--sampler", "-s", help="A sampler from `genplug list` (default: the model's own).")
+@click.option("--steps", "-k", type=click.IntRange(min=1, max=100_000), help="Sampler steps.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="Number of samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Same seed, same samples.")
+@click.option("--device", "-d", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--interpolate", is_flag=True, help="Encoders: a strip of n images between two test examples.")
+@click.option("--data", default="digits", show_default=True, help="Dataset for --interpolate.")
+@click.option("--output", "-o", required=True, type=click.Path(), help=".png grid, or .npy/.safetensors raw samples.")
+def run(
+    architecture: str,
+    weights: str | None,
+    sampler: str | None,
+    steps: int | None,
+    n: int,
+    seed: int,
+    device: str,
+    interpolate: bool,
+    data: str,
+    output: str,
+) -> None:
+    """Sample from a model and write a grid image or the raw samples."""
+    check_output_path(output)
+    reg().architecture(architecture)
+    if sampler is not None:
+        reg().sampler(sampler)  # an unknown sampler fails before anything loads
+    _check_device(device)
+    # torch-backed modules, imported on use so that importing the CLI stays light
+    from genplug._images import save_samples
+
+    model = load_for(architecture, weights, device)
+    g = generator(seed, device)
+    if interpolate:
+        x = _interpolate(model, architecture, data, n, seed, g)
+    else:
+        x = sample(model, n, sampler=sampler, steps=steps, generator=g)
+    path = save_samples(x, output, nrow=len(x) if interpolate else None)
+    click.echo(f"wrote {len(x)} samples to {path}")
+
+
+def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g: Any) -> Any:
+    import torch  # on use, as above
+
+    from genplug._data import load_data
+
+    if not callable(getattr(model, "interpolate", None)):
+        raise click.ClickException(f"{architecture!r} has no latent space to interpolate in (no interpolate method)")
+    test = load_data(data, "test")
+    if len(test) < 2:
+        raise click.ClickException(f"--interpolate needs two test examples; the data {shown(data)} has {len(test)}")
+    if tuple(test.shape) != tuple(model.event_shape):
+        raise click.ClickException(
+            f"--data {shown(data)} has examples of shape {test.shape}; {architecture!r} draws {model.event_shape}"
+        )
+    pick = torch.randperm(len(test), generator=generator(seed, "cpu"))[:2]
+    x0, x1 = (test.x[i : i + 1].to(model.device) for i in pick)
+    with torch.no_grad():
+        return model.interpolate(x0, x1, n, generator=g)
+
+
+@click.command()
+@click.argument("architecture")
+@click.option("--data", required=True, help="A dataset from `genplug list`, a folder of images or a .npy file.")
+@click.option("--steps", type=click.IntRange(min=1), help="Optimisation steps (default: the model's).")
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option("--ema", type=float, help="EMA decay, e.g. 0.999.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1))
+@click.option("--out", type=click.Path(), help="Output folder (default: runs/ARCH-DATA).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
+@click.option("--device", "-d", default="cpu", show_default=True)
+@click.option("--config", "-c", "config_pairs", multiple=True, metavar="KEY=VALUE", help="Model config field.")
+def train(
+    architecture: str,
+    data: str,
+    steps: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    seed: int,
+    ema: float | None,
+    checkpoint_every: int | None,
+    out: str | None,
+    resume: bool,
+    device: str,
+    config_pairs: tuple[str, ...],
+) -> None:
+    """Train an architecture on a dataset; checkpoints go to OUT, --resume continues."""
+    reg().architecture(architecture)
+    if not data.strip():
+        raise click.BadParameter("give a dataset name, a folder of images or a .npy file", param_hint="--data")
+    model_config = parse_pairs(config_pairs, "--config")
+    _check_device(device)
+    from genplug._training.loop import train as run_training  # torch-backed: on use
+
+    out_dir = Path(out or f"runs/{architecture}-{Path(data).stem}")
+    options = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "ema": ema,
+        "checkpoint_every": checkpoint_every,
+        "device": device,
+    }
+    command = "genplug train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else None
+    run_training(
+        architecture,
+        data,
+        {k: v for k, v in options.items() if v is not None},
+        out=out_dir,
+        resume=resume,
+        model_config=model_config,
+        command=command,
+    )
+    click.echo(f"saved {architecture} to {out_dir}")
+
+
+def _default_data(model: Any, architecture: str) -> str:
+    """The registered dataset whose examples have the model's shape (images first)."""
+    shape = tuple(getattr(model, "event_shape", ()) or ())
+    fits = sorted(
+        (d for d in reg().datasets.values() if tuple(d.shape) == shape), key=lambda d: (d.kind != "image", d.name)
+    )
+    if len(fits) == 1 or (fits and fits[0].kind == "image" and (len(fits) == 1 or fits[1].kind != "image")):
+        return fits[0].name
+    names = ", ".join(d.name for d in fits)
+    raise click.ClickException(
+        f"say which dataset to compare {architecture!r} with: --data NAME"
+        + (f" (datasets of its shape {shape}: {names})" if fits else f" (no registered dataset has its shape {shape})")
+    )
+
+
+@click.command(name="eval")
+@click.argument("architecture")
+@click.option("--weights", "-w", metavar="REF", help="Folder or Hub id; default: packaged weights.")
+@click.option("--data", help="Dataset to compare with (default: the registered one of the model's shape).")
+@click.option(
+    "-n", "n", type=click.IntRange(min=2, max=MAX_EVAL_SAMPLES), default=1000, show_default=True,
+    help="Samples to draw.",
+)  # fmt: skip
+@click.option("--sampler", "-s")
+@click.option("--steps", "-k", type=click.IntRange(min=1, max=100_000))
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--device", "-d", default="cpu", show_default=True)
+@click.option("--metric", "metrics", multiple=True, help="Metric names (default: every one that applies).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--save", type=click.Path(), help="Also write the figures as JSON to this file.")
+def eval_(
+    architecture: str,
+    weights: str | None,
+    data: str | None,
+    n: int,
+    sampler: str | None,
+    steps: int | None,
+    seed: int,
+    device: str,
+    metrics: tuple[str, ...],
+    as_json: bool,
+    save: str | None,
+) -> None:
+    """Score a model: FD, confidence and coverage for digits; NLL with its kind."""
+    if save is not None:
+        check_output_path(save, suffixes=(".json",))
+    registry = reg()
+    registry.architecture(architecture)
+    if sampler is not None:
+        registry.sampler(sampler)
+    chosen_specs = [registry.metric(m) for m in metrics]
+    if data is not None and not data.strip():
+        raise click.BadParameter("give a dataset name, or leave --data out", param_hint="--data")
+    _check_device(device)
+    from genplug._data import load_data  # torch-backed: on use
+
+    model = load_for(architecture, weights, device)
+    data = data or _default_data(model, architecture)
+    test = load_data(data, "test")
+    if tuple(test.shape) != tuple(getattr(model, "event_shape", ())):
+        raise GenplugError(
+            f"--data {shown(data)} has examples of shape {test.shape}, but {architecture!r} models "
+            f"{tuple(model.event_shape)}; compare it with data of its shape"
+        )
+    kind = registry.datasets[data].kind if data in registry.datasets else test.kind
+    chosen = chosen_specs or [m for m in registry.metrics.values() if kind in m.applies_to]
+    figures: dict[str, Any] = {
+        "architecture": architecture,
+        "weights": weights or f"{architecture} (packaged)",
+        "data": data,
+        "n": n,
+        "sampler": sampler,
+        "steps": steps,
+        "seed": seed,
+    }
+    for spec in chosen:
+        fn = resolve(spec.metric, what=f"metric {spec.name!r} (plugin {spec.plugin})")
+        figures.update(fn(model, data, n=n, generator=generator(seed, device), sampler=sampler, steps=steps))
+    if save:
+        atomic_write_json(Path(save), figures)
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    for key, value in figures.items():
+        if value is None:
+            continue
+        click.echo(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")

@@ -1,0 +1,152 @@
+"""Checkpoints: everything a killed run needs to end exactly as an uninterrupted one.
+
+``out/checkpoint/`` is a model folder (the raw weights) plus::
+
+    ema.safetensors          EMA weights (when EMA is on)
+    optimizers.safetensors   every optimizer's state (tensors; the rest as JSON metadata)
+    trainer_state.json       step, train config, the trainer's generator and torch's
+                             global random state (dropout draws from it), recent figures
+
+It is written to ``checkpoint.tmp`` and swapped in by two renames; a kill between them
+leaves ``checkpoint.old``, which :func:`find_checkpoint` also accepts. Nothing here is
+pickled: optimizer state is flattened into tensors and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from genplug import _folder
+from genplug._errors import GenplugError
+from genplug._files import atomic_write_json, load_tensors, read_json, safetensors_header, save_tensors
+from genplug._training.config import TrainConfig
+
+__all__ = ["EMA", "find_checkpoint", "restore", "save_checkpoint"]
+
+STATE_NAME = "trainer_state.json"
+
+
+class EMA:
+    """An exponential moving average of a model's floating tensors (others are copied)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].lerp_(v, 1.0 - self.decay)
+            else:
+                self.state[k].copy_(v)
+
+
+def _optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], str]:
+    """Flatten optimizer state dicts into tensors plus JSON for safetensors (no pickle)."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for name, opt in optimizers.items():
+        sd = opt.state_dict()
+        for pid, state in sd["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"{name}/{pid}/{key}"] = value
+                else:
+                    scalars[f"{name}/{pid}/{key}"] = value
+        scalars[f"{name}/param_groups"] = sd["param_groups"]
+    return tensors, json.dumps(scalars)
+
+
+def _restore_optimizers(
+    optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor], meta: str
+) -> None:
+    scalars = json.loads(meta)
+    for name, opt in optimizers.items():
+        if f"{name}/param_groups" not in scalars:
+            raise GenplugError(f"the checkpoint has no state for optimizer {name!r}; it comes from another model")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in [*tensors.items(), *scalars.items()]:
+            opt_name, _, rest = key.partition("/")
+            pid, _, field = rest.partition("/")
+            if opt_name == name and pid != "param_groups":
+                state.setdefault(int(pid), {})[field] = value
+        opt.load_state_dict({"state": state, "param_groups": scalars[f"{name}/param_groups"]})
+
+
+def save_checkpoint(
+    folder: Path,
+    model: Any,
+    optimizers: dict[str, torch.optim.Optimizer],
+    ema: EMA | None,
+    generator: torch.Generator,
+    step: int,
+    config: TrainConfig,
+    figures: dict[str, float],
+) -> None:
+    """Write the checkpoint to a fresh folder, then swap it in, so a kill never leaves half of one."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _folder.save(model, tmp)
+    if ema is not None:
+        save_tensors(tmp / "ema.safetensors", ema.state)
+    tensors, meta = _optimizer_tensors(optimizers)
+    save_tensors(tmp / "optimizers.safetensors", tensors, metadata={"scalars": meta})
+    state = {
+        "step": step,
+        "train_config": attrs.asdict(config),
+        "generator_state": generator.get_state().tolist(),
+        "torch_rng_state": torch.get_rng_state().tolist(),
+        "figures": figures,
+    }
+    atomic_write_json(tmp / STATE_NAME, state)
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def find_checkpoint(out: Path) -> Path | None:
+    """The last complete checkpoint in ``out``, or ``None``."""
+    for name in ("checkpoint", "checkpoint.old"):  # .old survives a kill between the two renames
+        folder = out / name
+        if (folder / STATE_NAME).exists():
+            return folder
+    return None
+
+
+def read_state(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint's ``trainer_state.json``."""
+    return read_json(checkpoint / STATE_NAME, what="trainer state")
+
+
+def restore(
+    checkpoint: Path,
+    model: Any,
+    optimizers: dict[str, torch.optim.Optimizer],
+    ema: EMA | None,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[int, dict[str, float]]:
+    """Load everything :func:`save_checkpoint` wrote into the live objects; returns (step, figures)."""
+    state = read_state(checkpoint)
+    tensors = _folder.read_state(checkpoint, device=device)
+    _folder.check_state(model, tensors, source=str(checkpoint))
+    model.load_state_dict(tensors)
+    if ema is not None:
+        ema.state = load_tensors(checkpoint / "ema.safetensors", device=device)
+    opt_path = checkpoint / "optimizers.safetensors"
+    _, metadata = safetensors_header(opt_path)
+    _restore_optimizers(optimizers, load_tensors(opt_path, device=device), metadata["scalars"])
+    generator.set_state(torch.tensor(state["generator_state"], dtype=torch.uint8))
+    if "torch_rng_state" in state:  # older checkpoints did not keep it
+        torch.set_rng_state(torch.tensor(state["torch_rng_state"], dtype=torch.uint8))
+    return int(state["step"]), dict(state.get("figures", {}))

@@ -1,0 +1,290 @@
+"""The training loop: ``genplug.train`` and ``genplug train`` are the same function.
+
+``train(model, data, config, out=folder)`` runs ``model.training_step`` on seeded
+mini-batches with a progress bar, keeps an optional exponential moving average (EMA) of
+the weights, writes a checkpoint every ``checkpoint_every`` steps and, at the end, the
+model folder (EMA weights when EMA is on). ``model`` may be a model object or the name of
+an installed architecture (built from ``model_config``, its ``data_shape`` taken from the
+data, its initial weights seeded by ``config.seed``). ``resume=True`` continues a killed
+run from its last checkpoint and ends with the same weights as a run that was never
+interrupted.
+
+``out/`` after training::
+
+    config.json, model.safetensors     the trained model (a model folder)
+    checkpoint/                         the last checkpoint (see genplug._training.checkpoint)
+    metrics.jsonl                       one line of figures per log_every steps
+    training.json                       how it was trained: command, data, configs
+
+Two runs cannot share one ``out`` folder (the second is refused while the first holds
+its lock), a run that fails before its first checkpoint leaves no folder behind, and a
+resumed run rewrites ``metrics.jsonl`` from the checkpoint's step on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from genplug import _folder
+from genplug._api import architecture_class, resolve_device
+from genplug._data import Data, load_data
+from genplug._errors import GenplugError, shown
+from genplug._files import atomic_write_bytes, atomic_write_json
+from genplug._training.checkpoint import EMA, find_checkpoint, read_state, restore, save_checkpoint
+from genplug._training.config import TrainConfig, config_for
+
+__all__ = ["batch_indices", "train"]
+
+LOCK_NAME = ".genplug-train.lock"
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, n // batch_size)
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """The example indices of ``step``: a seeded permutation per epoch, cut in batches.
+
+    A pure function of its arguments, so a resumed run sees the same batches.
+    """
+    per_epoch = batches_per_epoch(n, batch_size)
+    epoch, k = divmod(step, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    if batch_size >= n:
+        return order
+    return order[k * batch_size : (k + 1) * batch_size]
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock for the run; a second run on the same folder is refused at once."""
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: no lock
+        yield
+        return
+    path = out / LOCK_NAME
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenplugError(
+                f"another training run is writing to {out}; wait for it to end, or give this one another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()
+        path.unlink(missing_ok=True)
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove what a killed run may have left: a half-written checkpoint and atomic-write temporaries."""
+    shutil.rmtree(out / "checkpoint.tmp", ignore_errors=True)
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _rewind_metrics(path: Path, step: int) -> None:
+    """Keep the lines of ``metrics.jsonl`` up to ``step``, so a resumed run writes no duplicates."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue  # a line cut by the kill
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+
+
+def _build(
+    architecture: str,
+    data: Data,
+    model_config: Mapping[str, Any],
+    out: Path | None,
+    resume: bool,
+    seed: int,
+) -> Any:
+    """The model of ``architecture`` for ``data``: from the checkpoint's config when resuming."""
+    cls = architecture_class(architecture)
+    overrides = dict(model_config)
+    if resume:
+        checkpoint = find_checkpoint(out) if out is not None else None
+        if checkpoint is None:
+            raise GenplugError(f"--resume: no checkpoint in {out}; start the run without --resume")
+        saved = _folder.read(checkpoint)
+        if saved.architecture != architecture:
+            raise GenplugError(f"--resume: the checkpoint in {checkpoint} is a {saved.architecture!r} model")
+        clash = {k: v for k, v in overrides.items() if _folder.as_tuples(saved.config.get(k)) != _folder.as_tuples(v)}
+        if clash:
+            raise GenplugError(f"--resume: {clash} differs from the checkpoint's config {saved.config}")
+        config = _folder.config_from_dict(cls.config_class, saved.config, source=saved.source)
+    else:
+        if "data_shape" in attrs.fields_dict(cls.config_class) and "data_shape" not in overrides:
+            overrides["data_shape"] = list(data.shape)
+        config = _folder.config_from_dict(cls.config_class, overrides, source="--config", from_file=False)
+    torch.manual_seed(seed)  # the initial weights
+    return cls(config)
+
+
+def train(
+    model: Any,
+    data: str | Path | Data,
+    config: TrainConfig | Mapping[str, Any] | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    model_config: Mapping[str, Any] | None = None,
+    command: str | None = None,
+) -> Any:
+    """Train ``model`` on ``data`` and return it.
+
+    Arguments:
+        model: a :class:`genplug.Model` (or anything with ``training_step``,
+            ``configure_optimizers`` and the model-folder members), or the name of an
+            installed architecture to build.
+        data: a dataset name, a path, or :class:`genplug.Data`; its ``train`` split is used.
+        config: a :class:`TrainConfig`, or a dict of options over the model's
+            ``train_defaults`` (``{"steps": 500}``); ``None`` takes the defaults.
+        out: the folder for checkpoints, metrics and the final model; ``None`` writes nothing.
+        resume: continue from ``out/checkpoint``; an error if there is none.
+        progress: show a progress bar on a terminal.
+        model_config: config fields when ``model`` is an architecture name.
+        command: the command line to record in ``training.json``.
+    """
+    from tqdm.auto import tqdm  # the progress bar, only when training
+
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise GenplugError(f"--out {out_dir} is a file; give a folder")
+    if model_config and not isinstance(model, str):
+        raise GenplugError("model_config only applies when model is an architecture name")
+    if not isinstance(config, TrainConfig):
+        source = architecture_class(model) if isinstance(model, str) else model
+        config = config_for(source, **dict(config or {}))
+    device = resolve_device(config.device)
+    data = data if isinstance(data, Data) else load_data(data, "train")
+    if len(data) == 0:
+        raise GenplugError(f"the data {shown(data.name)} has no examples to train on")
+    created = out_dir is not None and not out_dir.exists()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked(out_dir) if out_dir is not None else contextlib.nullcontext():
+            if out_dir is not None:
+                _clean_leftovers(out_dir)
+            if isinstance(model, str):
+                architecture = model
+                model = _build(model, data, model_config or {}, out_dir, resume, config.seed)
+            else:
+                architecture = getattr(model, "architecture", type(model).__name__)
+            _loop(model, data, config, device, out_dir, resume, progress, tqdm)
+            if out_dir is not None:
+                record = {
+                    "command": command,
+                    "architecture": architecture,
+                    "data": data.name,
+                    "train_config": attrs.asdict(config),
+                }
+                atomic_write_json(out_dir / "training.json", record)
+    except BaseException:
+        if created and out_dir is not None and find_checkpoint(out_dir) is None:
+            shutil.rmtree(out_dir, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
+        raise
+    return model
+
+
+def _loop(
+    model: Any,
+    data: Data,
+    config: TrainConfig,
+    device: torch.device,
+    out_dir: Path | None,
+    resume: bool,
+    progress: bool,
+    tqdm: Any,
+) -> None:
+    expected = tuple(getattr(model, "event_shape", data.shape))
+    if tuple(data.shape) != expected:
+        raise GenplugError(
+            f"the data {shown(data.name)} has examples of shape {data.shape}, but the model expects "
+            f"{expected}; build the model with data_shape={data.shape}."
+        )
+    model.to(device)
+    model.train()
+    optimizers = model.configure_optimizers(config.lr)
+    ema = EMA(model, config.ema) if config.ema else None
+    generator = torch.Generator(device).manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # torch's global generator: dropout draws from it
+    start = 0
+    figures: dict[str, float] = {}
+
+    if resume:
+        checkpoint = find_checkpoint(out_dir) if out_dir is not None else None
+        if checkpoint is None:
+            raise GenplugError(f"--resume: no checkpoint in {out_dir}; start the run without --resume")
+        state = read_state(checkpoint)
+        saved = TrainConfig(**state["train_config"])
+        if attrs.evolve(saved, steps=config.steps, device=config.device) != config:
+            raise GenplugError(
+                f"--resume: the checkpoint in {checkpoint} was trained with {saved}, not {config}; "
+                "resume with the same options (only --steps and --device may change)"
+            )
+        if config.steps < int(state["step"]):
+            raise GenplugError(
+                f"--resume: the checkpoint in {checkpoint} is at step {state['step']}, past --steps {config.steps}; "
+                f"give --steps {state['step']} or more"
+            )
+        start, figures = restore(checkpoint, model, optimizers, ema, generator, device)
+
+    x = data.x.to(device)
+    log_file = None
+    if out_dir is not None:
+        metrics = out_dir / "metrics.jsonl"
+        if resume:
+            _rewind_metrics(metrics, start)
+        log_file = metrics.open("a" if resume else "w")
+    bar = tqdm(total=config.steps, initial=start, disable=not progress or None, desc=f"train {model.architecture}")
+    running: dict[str, float] = {}
+    try:
+        for step in range(start, config.steps):
+            batch = x[batch_indices(step, len(x), config.batch_size, config.seed).to(device)]
+            figures = model.training_step(batch, optimizers, generator=generator)
+            if ema is not None:
+                ema.update(model)
+            for k, v in figures.items():
+                if not math.isfinite(v):
+                    raise GenplugError(f"training diverged at step {step + 1}: {k}={v}; lower the learning rate (--lr)")
+                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+            bar.update(1)
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in running.items()})
+                if log_file is not None:
+                    log_file.write(json.dumps({"step": step + 1, **figures}) + "\n")
+                    log_file.flush()
+            if out_dir is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
+                save_checkpoint(out_dir / "checkpoint", model, optimizers, ema, generator, step + 1, config, figures)
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+            if os.path.getsize(out_dir / "metrics.jsonl") == 0 and find_checkpoint(out_dir) is None:
+                (out_dir / "metrics.jsonl").unlink()
+    if ema is not None:
+        model.load_state_dict(ema.state)
+    model.eval()
+    if out_dir is not None:
+        _folder.save(model, out_dir)
