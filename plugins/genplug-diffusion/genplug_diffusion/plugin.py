@@ -9,8 +9,9 @@ import genplug
 
 GENPLUG_API = 1
 
-#: What every sampler here needs of a model (the same dict as ``samplers.base.REQUIRES``).
-REQUIRES = {"prediction_type": ("epsilon", "v_prediction"), "time": ("discrete",)}
+#: What every sampler here needs of a model: registered with each SamplerSpec, and the
+#: samplers' own ``requires`` (``samplers.base`` imports it from here, which needs no torch).
+REQUIRES: dict[str, tuple[Any, ...]] = {"prediction_type": ("epsilon", "v_prediction"), "time": ("discrete",)}
 
 SAMPLERS = {
     # name: (class path, description)

@@ -1,4 +1,4 @@
-"""Noise schedules and the maths every sampler shares.
+"""Noise schedules, timestep spacings and the training target.
 
 A discrete-time variance-preserving diffusion adds Gaussian noise to data ``x_0`` over
 ``T`` steps. Everything a sampler needs follows from the cumulative products
@@ -148,23 +148,6 @@ def _distinct(timesteps: list[int], spacing: str) -> list[int]:
 
 
 # -- predictions -----------------------------------------------------------------------
-
-
-def split_prediction(
-    x_t: torch.Tensor, pred: torch.Tensor, alpha: float, sigma: float, prediction_type: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x̂_0, ε̂)`` from the network's prediction at a point x_t = α x_0 + σ ε.
-
-    An ε-prediction gives x̂_0 = (x_t - σ ε̂)/α (Ho et al., eq. 15); a v-prediction gives
-    x̂_0 = α x_t - σ v̂ and ε̂ = α v̂ + σ x_t (Salimans & Ho, section 4). The operations
-    are those of diffusers' schedulers in the same order, so that with the same α and σ
-    the results agree bit for bit.
-    """
-    if prediction_type == "epsilon":
-        return (x_t - sigma * pred) / alpha, pred
-    if prediction_type == "v_prediction":
-        return alpha * x_t - sigma * pred, alpha * pred + sigma * x_t
-    raise GenplugError(f"prediction_type={prediction_type!r} is not known; use one of {', '.join(PREDICTION_TYPES)}")
 
 
 def training_target(

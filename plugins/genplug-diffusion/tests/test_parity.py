@@ -147,6 +147,8 @@ def test_ddpm_matches_diffusers(prediction, schedule, steps, ours, theirs):
     reference = _diffusers_loop(model, scheduler, steps, seed=2)
     assert timesteps == scheduler.timesteps.tolist()
     _close(sample, reference)
+    # and bit for bit: the 1000-step case is the exact 1000-step check (the packaged network's is short)
+    assert torch.equal(sample, reference)
 
 
 DPM_CASES = [
@@ -205,7 +207,9 @@ def test_unipc_matches_diffusers(prediction, schedule, steps, ours, theirs):
 PACKAGED_CASES = [
     ("ddim", 50, {}, "DDIMScheduler", {"clip_sample": True}, {}),
     ("ddim", 50, {"eta": 1.0}, "DDIMScheduler", {"clip_sample": True}, {"eta": 1.0}),
-    ("ddpm", 1000, {}, "DDPMScheduler", {"clip_sample": True}, {}),
+    # 100 strided steps, not all 1000: the trained UNet makes 1000 steps the slowest case of
+    # all; the full 1000-step loop is checked on the small network (DDPM_CASES).
+    ("ddpm", 100, {}, "DDPMScheduler", {"clip_sample": True}, {}),
     ("dpm-solver++", 20, {}, "DPMSolverMultistepScheduler", {"thresholding": True, "sample_max_value": 1.0}, {}),
     ("unipc", 20, {}, "UniPCMultistepScheduler", {"thresholding": True, "sample_max_value": 1.0}, {}),
 ]
@@ -214,7 +218,8 @@ PACKAGED_CASES = [
 @pytest.mark.parametrize(("sampler", "steps", "ours", "scheduler", "theirs", "step_options"), PACKAGED_CASES)
 def test_bit_for_bit_with_the_packaged_network(sampler, steps, ours, scheduler, theirs, step_options):
     """A trained network magnifies any last-bit difference (to ~1e-4 over 1000 DDPM steps),
-    so this checks that the loops agree exactly, with each sampler's defaults."""
+    so this checks that the loops agree exactly, with each sampler's defaults (DDPM with
+    100 of the 1000 steps, to keep the case short)."""
     model = genplug.load("diffusion")
     assert model.config.schedule == "cosine" and model.clip_sample == 1.0
     reference = _diffusers_loop(

@@ -1,4 +1,5 @@
-"""What every sampler of this plugin shares: the denoiser interface, its check, the noise.
+"""What every sampler of this plugin shares: the denoiser interface, its check, the noise,
+and the conversion of a prediction to x̂_0 and ε̂ (:func:`split_prediction`).
 
 A *denoiser* is any object with these members (a :class:`~genplug_diffusion.DiffusionModel`
 is one; the hybrid plugin builds another on a VAE's latent space):
@@ -30,13 +31,8 @@ from typing import Any, ClassVar
 import torch
 
 from genplug import GenplugError, IncompatibleError
-from genplug_diffusion.schedules import check_steps
-
-#: What every sampler here needs; the plugin registers the same dict with each SamplerSpec.
-REQUIRES: dict[str, tuple[Any, ...]] = {
-    "prediction_type": ("epsilon", "v_prediction"),
-    "time": ("discrete",),
-}
+from genplug_diffusion.plugin import REQUIRES  # declared there, where registration needs it without torch
+from genplug_diffusion.schedules import PREDICTION_TYPES, check_steps
 
 _MEMBERS = ("num_train_timesteps", "alphas_cumprod", "event_shape", "device", "predict")
 
@@ -171,6 +167,30 @@ def randn(
     """
     source = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=source, dtype=dtype).to(device)
+
+
+def split_prediction(
+    x_t: torch.Tensor, pred: torch.Tensor, alpha: float, sigma: float, prediction_type: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x̂_0, ε̂)`` from the network's prediction ``pred`` at a point x_t = α x_0 + σ ε.
+
+    Every sampler here makes this conversion before its update, with α = √ᾱ_t and
+    σ = √(1 - ᾱ_t) at the current timestep:
+
+    - ``"epsilon"``: ε̂ = ``pred`` and x̂_0 = (x_t - σ ε̂) / α (Ho et al., eq. 15);
+    - ``"v_prediction"``: with v = α ε - σ x_0, x̂_0 = α x_t - σ v̂ and ε̂ = α v̂ + σ x_t
+      (Salimans & Ho, section 4).
+
+    The operations are those of diffusers' DDPM, DDIM, DPM-Solver++ and UniPC schedulers,
+    which all convert in this same order, so with the same α and σ the results agree bit
+    for bit. An algebraically equal form (say x_t/α - (σ/α) ε̂) rounds differently in the
+    last bits, and a trained network magnifies that over the steps.
+    """
+    if prediction_type == "epsilon":
+        return (x_t - sigma * pred) / alpha, pred
+    if prediction_type == "v_prediction":
+        return alpha * x_t - sigma * pred, alpha * pred + sigma * x_t
+    raise GenplugError(f"prediction_type={prediction_type!r} is not known; use one of {', '.join(PREDICTION_TYPES)}")
 
 
 def steps_and_next(timesteps: list[int]) -> list[tuple[int, int]]:

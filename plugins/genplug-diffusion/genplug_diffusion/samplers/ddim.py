@@ -32,8 +32,8 @@ from typing import Any
 import torch
 
 from genplug import GenplugError
-from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, randn, steps_and_next
-from genplug_diffusion.schedules import SPACINGS, spaced_timesteps, split_prediction
+from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, randn, split_prediction, steps_and_next
+from genplug_diffusion.schedules import SPACINGS, spaced_timesteps
 
 
 class DDIM(DiffusionSampler):

@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import torch
 
 from genplug import GenplugError
-from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample
-from genplug_diffusion.schedules import SPACINGS, solver_timesteps, split_prediction
+from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, split_prediction
+from genplug_diffusion.schedules import SPACINGS, solver_timesteps
 
 
 class UniPC(DiffusionSampler):
