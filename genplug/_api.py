@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "architecture_class",
+    "construct",
     "create",
     "default_weights",
     "get_sampler",
@@ -60,12 +61,12 @@ def resolve_reference(ref: str | Path, *, local_files_only: bool | None = None) 
     reg = registry()
     path = Path(text).expanduser()
     if text in reg.architectures and not isinstance(ref, Path):
-        if path.exists():
+        if _exists(path):
             log.warning(
                 "%s is an installed architecture: using its packaged weights; write ./%s for the folder", text, text
             )
         return default_weights(text)
-    if path.exists():
+    if _exists(path):
         if parse_hub_id(text) and not text.startswith((".", "/", "~")):
             log.warning("using the local folder %s; write hub:%s for the Hub repository", path, text)
         return path
@@ -77,6 +78,13 @@ def resolve_reference(ref: str | Path, *, local_files_only: bool | None = None) 
         f"cannot resolve {shown(text)}: it is not an existing folder, not an installed architecture "
         f"({', '.join(sorted(reg.architectures)) or 'none installed'}), and not a Hub id 'org/name[@revision]'.{hint}"
     )
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: not a folder here
+        return False
 
 
 def _from_hub(ref: str, local_files_only: bool | None) -> Path:
@@ -124,10 +132,13 @@ def architecture_class(name: str, *, plugin: dict[str, Any] | None = None) -> ty
                     f"{info.error}. See `genplug doctor`."
                 )
             fix = _folder.pip_line(plugin or {})
+            if fix is None:
+                raise ModelFileError(
+                    f"architecture {shown(name, limit=60)} is not installed, and the plugin its config.json names "
+                    "is not a valid package name: the file is damaged or crafted; do not install anything it says."
+                )
             raise ModelFileError(
-                f"architecture {shown(name, limit=60)} is not installed; it comes from the plugin "
-                f"{shown(dist, limit=60)}."
-                + (f" Fix: {fix}" if fix else " That is not a valid package name: do not install it blindly.")
+                f"architecture {shown(name, limit=60)} is not installed; it comes from the plugin {dist}. Fix: {fix}"
             )
         reg.architecture(name)  # raises the "unknown architecture" error with the known names
     return reg.architectures[name].load_class()
@@ -139,7 +150,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
     if isinstance(device, torch.device):
         device = str(device)
-    device = device or "cpu"
+    if device is None:
+        device = "cpu"
+    if not isinstance(device, str) or not device.strip():
+        raise GenplugError(f"device {shown(device)} is empty; use cpu, cuda or cuda:N")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -169,12 +183,30 @@ def create(architecture: str, **config: Any) -> Any:
     """
     cls = architecture_class(architecture)
     source = f"genplug.create({architecture!r})"
-    return cls(_folder.config_from_dict(cls.config_class, config, source=source, from_file=False))
+    return construct(
+        cls, _folder.config_from_dict(cls.config_class, config, source=source, from_file=False), source=source
+    )
+
+
+def construct(cls: type, config: Any, *, source: str, **parts: Any) -> Any:
+    """``cls(config, **parts)``, with what the constructor raises on a config its validators
+    let through (a negative size, an allocation too large) turned into one line."""
+    try:
+        return cls(config, **parts)
+    except GenplugError:
+        raise
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"{source}: cannot build {cls.__name__} from this config ({type(exc).__name__}: "
+            f"{shown(first, limit=160)}); check the config's sizes"
+        ) from None
 
 
 def _expected_state(cls: type, config: Any) -> dict[str, Any] | None:
     """The state dict ``cls(config)`` would have, built on the meta device (no memory), or
     ``None`` when the class cannot be built there."""
+    # on use: `import genplug` imports this module and must not import torch
     import torch
 
     try:
@@ -212,7 +244,7 @@ def _load_folder(directory: Path, device: torch.device | None, depth: int) -> An
                     f"folder holds a {shown(part.architecture)} model; save the composite again"
                 )
             parts[component.role] = part
-        model = cls(config, **parts)
+        model = construct(cls, config, source=doc.source, **parts)
     else:
         if roles:
             raise ModelFileError(f"{doc.source}: {doc.architecture!r} is a composite, but the folder has no components")
@@ -221,7 +253,7 @@ def _load_folder(directory: Path, device: torch.device | None, depth: int) -> An
         expected = _expected_state(cls, config)
         if expected is not None:  # refuse a config that does not fit the file before allocating its tensors
             _folder.check_header(expected, weights)
-        model = cls(config)
+        model = construct(cls, config, source=doc.source)
         tensors = _folder.read_state(directory)
         _folder.check_state(model, tensors, source=str(weights))
         model.load_state_dict(tensors, strict=True)
@@ -324,6 +356,7 @@ def sample(
     _max_samples(n, model)
     import inspect
 
+    # on use: `import genplug` imports this module and must not import torch
     import torch
 
     kwargs: dict[str, Any] = {}

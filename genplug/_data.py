@@ -18,9 +18,27 @@ from pathlib import Path
 import attrs
 import torch
 
-from genplug._errors import GenplugError
+from genplug._errors import GenplugError, shown
 from genplug._plugins import registry
 from genplug._specs import resolve
+
+__all__ = [
+    "DIGITS_TEST",
+    "Data",
+    "IMAGE_SUFFIXES",
+    "POINTS",
+    "SPLITS",
+    "checkerboard",
+    "circles",
+    "density",
+    "digits",
+    "eight_gaussians",
+    "from_path",
+    "load_data",
+    "moons",
+    "pinwheel",
+    "swissroll",
+]
 
 SPLITS = ("train", "test")
 DIGITS_TEST = 300
@@ -185,8 +203,8 @@ def from_path(path: Path, split: str = "train") -> Data:
                     img = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "P") else "RGB")
                     t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
                     arrays.append(t.view(img.height, img.width, -1).permute(2, 0, 1))
-            except OSError as exc:
-                raise GenplugError(f"cannot read image {file}: {exc}") from None
+            except (OSError, Image.DecompressionBombError) as exc:
+                raise GenplugError(f"cannot read image {file}: {shown(str(exc), limit=160)}") from None
         shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) > 1:
             raise GenplugError(
@@ -197,15 +215,15 @@ def from_path(path: Path, split: str = "train") -> Data:
     if path.suffix == ".npy":
         import numpy as np
 
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise GenplugError(f"cannot read {path} as a numeric .npy array: {exc}") from None
+        try:  # memory-mapped first: a header that claims more than the file holds is refused here
+            array = np.load(path, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError, MemoryError) as exc:
+            raise GenplugError(f"cannot read {path} as a numeric .npy array: {shown(str(exc), limit=160)}") from None
         if array.ndim < 2 or array.dtype.kind not in "fiub":
             raise GenplugError(
                 f"{path} holds a {array.dtype} array of shape {array.shape}; expected numbers shaped (N, ...)."
             )
-        x = torch.from_numpy(np.ascontiguousarray(array))
+        x = torch.from_numpy(np.array(array))  # a copy in memory, now that its size is known to be real
         if array.dtype.kind == "f":
             x = x.float()
         kind = "image" if x.ndim == 4 else ("tokens" if array.dtype.kind in "iu" and x.ndim == 2 else "points")

@@ -18,6 +18,16 @@ from typing import Any
 
 import pluggy
 
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_architectures",
+    "register_commands",
+    "register_datasets",
+    "register_metrics",
+    "register_samplers",
+]
+
 hookspec = pluggy.HookspecMarker("genplug")
 hookimpl = pluggy.HookimplMarker("genplug")
 

@@ -11,6 +11,8 @@ import torch
 from genplug._errors import GenplugError
 from genplug._files import atomic_write_bytes, check_output_path, save_tensors
 
+__all__ = ["image_grid", "png_bytes", "save_samples", "scatter"]
+
 
 def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, pad: int = 1) -> torch.Tensor:
     """Arrange ``(N, C, H, W)`` images in [0, 1] into one ``(C, H', W')`` grid.

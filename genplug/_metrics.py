@@ -32,6 +32,19 @@ from genplug._errors import GenplugError
 from genplug._files import load_tensors
 from genplug._folder import check_state
 
+__all__ = [
+    "CLASSIFIER_ASSET",
+    "DigitClassifier",
+    "FEATURES",
+    "classify",
+    "coverage",
+    "digit_classifier",
+    "frechet_distance",
+    "frechet_metric",
+    "image_scores",
+    "nll_metric",
+]
+
 CLASSIFIER_ASSET = "_assets/digit_classifier.safetensors"
 FEATURES = 64
 

@@ -31,6 +31,17 @@ from genplug._errors import PluginError, shown
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
 from genplug._version import __version__
 
+__all__ = [
+    "API_VERSION",
+    "CORE_PLUGIN",
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "Registry",
+    "registry",
+    "reset_registry",
+    "use_registry",
+]
+
 #: The version of the plugin API. A plugin module declares the version it was written
 #: for as ``GENPLUG_API``; a plugin that declares another version is skipped.
 API_VERSION = 1

@@ -19,6 +19,17 @@ from genplug._errors import PluginError
 if TYPE_CHECKING:
     import torch
 
+__all__ = [
+    "PROTOCOLS",
+    "Encoder",
+    "Generator",
+    "KNOWN_LOG_PROB_KINDS",
+    "Latent",
+    "Sampler",
+    "check_protocol",
+    "missing_members",
+]
+
 #: Log-likelihood kinds a model may declare in ``log_prob_kinds``. ``exact`` is the exact
 #: log-density (flows, autoregressive models); ``elbo`` and ``iwae`` are lower bounds
 #: (VAEs, diffusion). A plugin may declare another named bound; an empty tuple means the

@@ -16,6 +16,8 @@ import attrs
 from genplug._errors import IncompatibleError, PluginError
 from genplug._protocols import check_protocol
 
+__all__ = ["ArchitectureSpec", "DatasetSpec", "FAMILIES", "MetricSpec", "SamplerSpec", "resolve"]
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 

@@ -69,6 +69,7 @@ def no_network() -> Iterator[None]:
 
 
 def _build(name: str, config: dict[str, Any]) -> Any:
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     torch.manual_seed(0)
@@ -82,6 +83,7 @@ def _batch(model: Any, n: int, generator: Any) -> Any:
     that only accepts quantised values, say); else integer tokens when it has
     ``vocab_size``; else uniform floats in [0, 1].
     """
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     own = getattr(model, "conformance_batch", None)
@@ -95,12 +97,14 @@ def _batch(model: Any, n: int, generator: Any) -> Any:
 
 
 def _g(seed: int, device: Any = "cpu") -> Any:
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     return torch.Generator(device).manual_seed(seed)
 
 
 def _same(a: Any, b: Any, what: str) -> None:
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     assert a.shape == b.shape and torch.equal(a, b), f"{what}: outputs differ"
@@ -108,6 +112,7 @@ def _same(a: Any, b: Any, what: str) -> None:
 
 def check_architecture(name: str, config: dict[str, Any] | None = None, *, n: int = 3) -> None:
     """Run the architecture contract on ``genplug.create(name, **config)``."""
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     config = config or {}
@@ -197,6 +202,7 @@ class _Bare:
 
 def check_sampler(name: str, architecture: str, config: dict[str, Any] | None = None, *, steps: int = 4) -> None:
     """Run the sampler contract for ``name`` on a model of ``architecture``."""
+    # torch on use: this module is a pytest plugin, loaded by every pytest run
     import torch
 
     spec = genplug.registry().sampler(name)

@@ -90,7 +90,7 @@ def test_bad_input_gets_one_line(runner, tmp_path):
     assert "cannot resolve" in _bad(runner, "run", "toy-gaussian", "--weights", str(tmp_path / "missing"), "-o", out)
     (tmp_path / "empty").mkdir()
     assert "has no config.json" in _bad(runner, "run", "toy-gaussian", "--weights", str(tmp_path / "empty"), "-o", out)
-    assert "0 is not in the range x>=1" in _bad(runner, "run", "toy-gaussian", "-n", "0", "-o", out)
+    assert "0 is not in the range 1<=x<=1000000" in _bad(runner, "run", "toy-gaussian", "-n", "0", "-o", out)
     assert "unknown sampler 'warp'" in _bad(runner, "run", "toy-gaussian", "-s", "warp", "-o", out)
     assert "does not exist" in _bad(runner, "run", "toy-gaussian", "-o", str(tmp_path / "no" / "x.png"))
     assert "suffix '.gif'" in _bad(runner, "run", "toy-gaussian", "-o", str(tmp_path / "x.gif"))

@@ -18,6 +18,8 @@ from genplug._specs import resolve
 
 __all__ = ["eval_", "run", "train"]
 
+#: The most samples one ``genplug run`` draws (more: several runs with other seeds).
+MAX_RUN_SAMPLES = 1_000_000
 #: The most samples ``genplug eval`` draws: past this, FD does not move but the run takes hours.
 MAX_EVAL_SAMPLES = 100_000
 
@@ -31,7 +33,10 @@ def _check_device(device: str) -> None:
 @click.option("--weights", "-w", metavar="REF", help="Folder, Hub id (org/name[@rev]); default: packaged weights.")
 @click.option("--sampler", "-s", help="A sampler from `genplug list` (default: the model's own).")
 @click.option("--steps", "-k", type=click.IntRange(min=1, max=100_000), help="Sampler steps.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="Number of samples.")
+@click.option(
+    "-n", "n", type=click.IntRange(min=1, max=MAX_RUN_SAMPLES), default=64, show_default=True,
+    help="Number of samples.",
+)  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Same seed, same samples.")
 @click.option("--device", "-d", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--interpolate", is_flag=True, help="Encoders: a strip of n images between two test examples.")
@@ -71,6 +76,7 @@ def run(
 def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g: Any) -> Any:
     import torch  # on use, as above
 
+    # torch-backed: on use, so that importing the CLI stays light
     from genplug._data import load_data
 
     if not callable(getattr(model, "interpolate", None)):

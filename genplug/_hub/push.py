@@ -24,6 +24,7 @@ and nothing outside the folder is uploaded (symlinks that leave it are refused).
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -95,6 +96,7 @@ def push_folder(
     _check_can_upload(repo_id, revision)
     folder = Path(folder)
     card_info = dict(card_info or {})
+    _check_license(card_info.get("license"))
     files = _upload_files(folder)
     doc = read_json(folder / CONFIG_NAME, what="config.json")
     extras: dict[str, bytes] = {}
@@ -110,6 +112,7 @@ def push_folder(
             extras[SAMPLES_NAME], sample_note = drawn
     if (folder / CARD_NAME).exists() or (folder / CARD_NAME).is_symlink():
         files[CARD_NAME] = _inside(folder, CARD_NAME)
+        _check_card(files[CARD_NAME])
     else:
         card = model_card(
             doc,
@@ -177,6 +180,26 @@ def _check_can_upload(repo_id: str, revision: str | None) -> None:
         raise GenplugError(f"cannot upload {repo_id}: offline mode is on (HF_HUB_OFFLINE is set); unset it to push.")
     if revision is not None and COMMIT.fullmatch(revision):
         raise GenplugError(f"revision {revision!r} is a commit id; uploads go to a branch (main, dev, ...).")
+
+
+_LICENSE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")
+
+
+def _check_license(license: Any) -> None:
+    if license is not None and (not isinstance(license, str) or not _LICENSE.fullmatch(license)):
+        raise GenplugError(
+            f"licence {shown(license)} is not a Hub licence id; use one such as mit, apache-2.0, bsd-3-clause, other"
+        )
+
+
+def _check_card(path: Path) -> None:
+    """A model card of the folder's own must open with YAML front matter, as the Hub requires."""
+    lines = path.read_text(errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---" or "---" not in (line.strip() for line in lines[1:]):
+        raise ModelFileError(
+            f"{path} has no YAML front matter: the Hub requires a model card to begin with a block between two "
+            "'---' lines (e.g. ---, library_name: genplug, ---); add one, or delete README.md to get a generated card."
+        )
 
 
 def _inside(folder: Path, relative: str) -> Path:
@@ -254,6 +277,7 @@ def _commit(
     message: str,
     token: str | None,
 ) -> str:
+    # on use: huggingface_hub and torch only when uploading
     from huggingface_hub import CommitOperationAdd
 
     client = api(token)
@@ -271,6 +295,7 @@ def _commit(
 @contextmanager
 def _upload_errors(repo_id: str) -> Iterator[None]:
     """Turn ``huggingface_hub``'s upload errors into one actionable line."""
+    # on use: huggingface_hub and torch only when uploading
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 
     endpoint = hub_endpoint()
@@ -300,6 +325,7 @@ def _upload_errors(repo_id: str) -> Iterator[None]:
 
 def _draw_samples(model: Any, *, seed: int = 0) -> tuple[bytes, str] | None:
     """A PNG of samples (64 images, or 2,000 2-D points) and how it was drawn; ``None`` for other shapes."""
+    # on use: huggingface_hub and torch only when uploading
     import torch
 
     shape = tuple(getattr(model, "event_shape", ()) or ())

@@ -39,6 +39,7 @@ from genplug import _folder
 from genplug._errors import GenplugError, ModelFileError, shown
 from genplug._files import safetensors_header
 from genplug._folder import CONFIG_NAME
+from genplug._version import __version__
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -141,14 +142,13 @@ def offline_mode() -> bool:
 
 
 def api(token: str | None = None) -> HfApi:
+    # on use: huggingface_hub is imported only when the Hub is used
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=hub_endpoint(), token=token, library_name="genplug", library_version=version())
 
 
 def version() -> str:
-    from genplug._version import __version__
-
     return __version__
 
 
@@ -236,6 +236,7 @@ def snapshot(
 
 
 def _download(repo_id: str, revision: str | None, cache: Path, token: str | None) -> Path:
+    # on use: huggingface_hub is imported only when the Hub is used
     from huggingface_hub import hf_hub_download
 
     label = _label(repo_id, revision)
@@ -284,6 +285,7 @@ def _download(repo_id: str, revision: str | None, cache: Path, token: str | None
 
 def _cached_snapshot(repo_id: str, revision: str | None, cache: Path) -> Path | None:
     """The cached snapshot of ``repo_id`` at ``revision`` if it is complete, without any network call."""
+    # on use: huggingface_hub is imported only when the Hub is used
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -341,6 +343,7 @@ def _require(filename: str, listing: set[str], label: str, commit: str | None) -
 @contextmanager
 def _download_errors(repo_id: str, revision: str | None) -> Iterator[None]:
     """Turn ``huggingface_hub``'s download errors into one actionable line (network errors pass through)."""
+    # on use: huggingface_hub is imported only when the Hub is used
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,

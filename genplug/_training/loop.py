@@ -36,7 +36,7 @@ import attrs
 import torch
 
 from genplug import _folder
-from genplug._api import architecture_class, resolve_device
+from genplug._api import architecture_class, construct, resolve_device
 from genplug._data import Data, load_data
 from genplug._errors import GenplugError, shown
 from genplug._files import atomic_write_bytes, atomic_write_json
@@ -136,7 +136,7 @@ def _build(
             overrides["data_shape"] = list(data.shape)
         config = _folder.config_from_dict(cls.config_class, overrides, source="--config", from_file=False)
     torch.manual_seed(seed)  # the initial weights
-    return cls(config)
+    return construct(cls, config, source=f"genplug train {architecture}")
 
 
 def train(

@@ -75,12 +75,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _cli() -> Any:
-    """The ``genplug`` click group with the Hub commands added: the one place the CLI is imported."""
-    from genplug._cli import _add_optional_commands
+    """The ``genplug`` click group (the Hub commands included): the one place the CLI is imported."""
     from genplug._cli import cli as group
 
-    if "push" not in group.commands:
-        _add_optional_commands(group)
     return group
 
 
