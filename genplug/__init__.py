@@ -19,7 +19,7 @@ from genplug._errors import ConfigError, GenplugError, IncompatibleError, ModelF
 from genplug._folder import save as save_model
 from genplug._hookspecs import hookimpl
 from genplug._plugins import API_VERSION, PluginInfo, Registry, registry, reset_registry, use_registry
-from genplug._protocols import Encoder, Generator, Latent, Sampler, check_protocol
+from genplug._protocols import Bijection, Condition, Encoder, Generator, Latent, NextTokenModel, Sampler, check_protocol
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
 from genplug._training.config import TrainConfig
 from genplug._version import __version__
@@ -27,7 +27,9 @@ from genplug._version import __version__
 __all__ = [
     "API_VERSION",
     "ArchitectureSpec",
+    "Bijection",
     "Composite",
+    "Condition",
     "CompositeConfig",
     "ConfigError",
     "Data",
@@ -38,6 +40,7 @@ __all__ = [
     "IncompatibleError",
     "Latent",
     "MetricSpec",
+    "NextTokenModel",
     "Model",
     "ModelFileError",
     "PluginError",

@@ -43,6 +43,8 @@ def register_datasets(register: Callable[[Any], None]) -> None:
             shape=(1, 8, 8),
             description="scikit-learn's 8x8 handwritten digits in [0, 1]; 1497 train / 300 test",
             loader="genplug._data:digits",
+            levels=17,
+            classes=10,
         )
     )
     for name, (function, description) in _DENSITIES.items():

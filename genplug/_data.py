@@ -55,12 +55,18 @@ class Data:
         kind: ``"image"`` (floats in [0, 1], ``(N, C, H, W)``), ``"points"`` or ``"tokens"``.
         x: the examples, ``(N, *shape)``.
         y: integer labels ``(N,)`` when the dataset has them.
+        levels: for discrete data, the values each dimension takes (digits: 17).
+        vocab_size: for tokens and text, the vocabulary size.
+        classes: with labels, the number of classes (digits: 10).
     """
 
     name: str
     kind: str
     x: torch.Tensor
     y: torch.Tensor | None = None
+    levels: int | None = None
+    vocab_size: int | None = None
+    classes: int | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -89,7 +95,7 @@ def digits(split: str = "train") -> Data:
     y = table[:, 64].long()
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     idx = order[DIGITS_TEST:] if split == "train" else order[:DIGITS_TEST]
-    return Data("digits", "image", x[idx].contiguous(), y[idx].contiguous())
+    return Data("digits", "image", x[idx].contiguous(), y[idx].contiguous(), levels=17, classes=10)
 
 
 # -- 2-D densities -------------------------------------------------------------------

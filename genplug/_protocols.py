@@ -20,11 +20,15 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CONDITION_KINDS",
+    "KNOWN_LOG_PROB_KINDS",
     "PROTOCOLS",
+    "Bijection",
+    "Condition",
     "Encoder",
     "Generator",
-    "KNOWN_LOG_PROB_KINDS",
     "Latent",
+    "NextTokenModel",
     "Sampler",
     "check_protocol",
     "missing_members",
@@ -35,6 +39,30 @@ __all__ = [
 #: (VAEs, diffusion). A plugin may declare another named bound; an empty tuple means the
 #: model has no likelihood (GANs).
 KNOWN_LOG_PROB_KINDS = ("exact", "elbo", "iwae")
+
+#: What a condition can be: a class label (an int in ``range(classes)``), a text prompt,
+#: a token prefix, or any other value the model documents.
+CONDITION_KINDS = ("class", "text", "tokens", "value")
+
+
+@attrs.frozen
+class Condition:
+    """One condition a model takes: ``sample(n, label=3)``, ``genplug run ARCH --label 3``.
+
+    A model lists its conditions in ``conditions`` (a mapping name -> Condition); the
+    core refuses any other keyword with one line, checks class labels against
+    ``classes``, and hands the trainer's batches' labels to ``loss``/``training_step``
+    under the name of the model's ``class`` condition.
+
+    Attributes:
+        kind: one of :data:`CONDITION_KINDS`.
+        classes: for ``kind="class"``, the number of classes (labels ``0 .. classes-1``).
+        description: one line for ``genplug info``.
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(CONDITION_KINDS))
+    classes: int | None = None
+    description: str = ""
 
 
 @runtime_checkable
@@ -51,7 +79,12 @@ class Generator(Protocol):
 
     Optional capability: ``log_prob(x, *, kind=None, generator=None, **options) ->
     Tensor`` of shape ``(batch,)`` in nats, present exactly when ``log_prob_kinds``
-    is not empty.
+    is not empty. ``log_prob_discrete`` (default ``False``) says whether it is the log
+    probability of discrete data (bits per dimension are then a code length, comparable
+    across families) rather than a log density.
+
+    Optional: ``conditions``, a mapping of condition name -> :class:`Condition`
+    (``{}`` when unconditional); ``sample`` takes each as a keyword.
     """
 
     event_shape: tuple[int, ...]
@@ -69,11 +102,14 @@ class Latent:
             or the deterministic code for encoders without a posterior.
         mean: the posterior mean; equals ``sample`` for deterministic encoders.
         scale: the posterior standard deviation, or ``None`` for deterministic encoders.
+        codes: for discrete encoders (a VQ-VAE), the integer code indices ``(B, *code_shape)``
+            whose embeddings ``sample`` and ``mean`` hold; ``None`` otherwise.
     """
 
     sample: Any
     mean: Any
     scale: Any = None
+    codes: Any = None
 
 
 @runtime_checkable
@@ -83,7 +119,12 @@ class Encoder(Protocol):
     Members:
         latent_shape: the shape of one latent, e.g. ``(8,)`` or ``(4, 4, 4)``.
         encode: ``encode(x, *, generator=None) -> Latent``.
-        decode: ``decode(z) -> Tensor`` in data space.
+        decode: ``decode(z) -> Tensor`` in data space: the mean of p(x | z).
+
+    Optional: ``decode_sample(z, *, generator=None) -> Tensor``, a draw from p(x | z),
+    for encoders with a decoder distribution (a VAE); a hybrid uses it instead of
+    reaching into the encoder's internals. ``code_shape`` and ``num_codes`` for encoders
+    whose latents are discrete codes.
     """
 
     latent_shape: tuple[int, ...]
@@ -91,6 +132,55 @@ class Encoder(Protocol):
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Latent: ...
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Bijection(Protocol):
+    """An invertible map with tractable Jacobians: a normalizing flow, a flow layer.
+
+    Members:
+        event_shape: the shape of one input (and output).
+        forward_and_log_det: ``forward_and_log_det(x) -> (y, log|det dy/dx|)``, the log
+            determinant of shape ``(batch,)``.
+        inverse_and_log_det: ``inverse_and_log_det(y) -> (x, log|det dx/dy|)``.
+
+    ``inverse_and_log_det(forward_and_log_det(x)[0])`` gives back ``x``, and the two
+    log-determinants sum to zero.
+    """
+
+    event_shape: tuple[int, ...]
+
+    def forward_and_log_det(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def inverse_and_log_det(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class NextTokenModel(Protocol):
+    """A model of token sequences that predicts the next token: what decoding samplers
+    (greedy, temperature, top-k, top-p, min-p) run on, whatever plugin it comes from.
+
+    Members:
+        vocab_size: the number of token values ``0 .. vocab_size-1``.
+        sequence_length: the longest sequence the model scores or draws.
+        logits: ``logits(tokens, **condition) -> (B, T, vocab_size)``: ``logits[:, t]``
+            scores ``tokens[:, t]`` given ``tokens[:, :t]`` (and the condition), so a
+            causal model's ``logits[:, t]`` never depends on ``tokens[:, t:]``.
+        next_token_logits: ``next_token_logits(tokens, *, cache=None, **condition) ->
+            (logits (B, vocab_size), cache)``: the scores of the token after ``tokens``.
+            With ``cache=None``, ``tokens`` is the whole prefix (possibly of length 0);
+            with the cache a previous call returned, ``tokens`` holds only the new tokens.
+            Both ways give the same logits (a KV cache is an optimisation, not a change).
+    """
+
+    vocab_size: int
+    sequence_length: int
+
+    def logits(self, tokens: torch.Tensor, **condition: Any) -> torch.Tensor: ...
+
+    def next_token_logits(
+        self, tokens: torch.Tensor, *, cache: Any = None, **condition: Any
+    ) -> tuple[torch.Tensor, Any]: ...
 
 
 @runtime_checkable
@@ -103,7 +193,10 @@ class Sampler(Protocol):
             e.g. ``{"prediction_type": ("epsilon", "v_prediction")}``. ``check`` refuses a
             model whose attribute is missing or not allowed.
         check: ``check(model) -> None``; raises :class:`genplug.IncompatibleError`.
-        __call__: ``sampler(model, n, *, steps=None, generator=None) -> Tensor``.
+        __call__: ``sampler(model, n, *, steps=None, generator=None, **condition) ->
+            Tensor``; a sampler whose spec says ``takes_steps=False`` is never given
+            ``steps``. Its options (``eta``, ``temperature``, ``top_p``, guidance scale, ...)
+            are its constructor's keywords.
     """
 
     name: str
@@ -121,7 +214,13 @@ class Sampler(Protocol):
     ) -> torch.Tensor: ...
 
 
-PROTOCOLS: dict[str, type] = {"generator": Generator, "encoder": Encoder, "sampler": Sampler}
+PROTOCOLS: dict[str, type] = {
+    "generator": Generator,
+    "encoder": Encoder,
+    "bijection": Bijection,
+    "next-token": NextTokenModel,
+    "sampler": Sampler,
+}
 
 
 def _protocol_members(protocol: type) -> list[str]:

@@ -14,12 +14,15 @@ from typing import Any
 import attrs
 
 from genplug._errors import IncompatibleError, PluginError
-from genplug._protocols import check_protocol
+from genplug._protocols import PROTOCOLS, check_protocol, missing_members
 
-__all__ = ["ArchitectureSpec", "DatasetSpec", "FAMILIES", "MetricSpec", "SamplerSpec", "resolve"]
+__all__ = ["FAMILIES", "PROVIDES", "ArchitectureSpec", "DatasetSpec", "MetricSpec", "SamplerSpec", "resolve"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+#: Protocols an architecture may declare in ``provides``.
+PROVIDES = ("generator", "encoder", "bijection", "next-token")
 
 FAMILIES = ("diffusion", "vae", "gan", "flow", "autoregressive", "hybrid", "other")
 
@@ -67,7 +70,8 @@ class ArchitectureSpec:
         description: one line for ``genplug list``.
         model: import path of the model class, a :class:`genplug.Model` subclass
             (or any class with ``config_class``, ``from_config`` and the protocols).
-        provides: the protocols the model satisfies: ``"generator"``, ``"encoder"``.
+        provides: the protocols the model satisfies: ``"generator"``, ``"encoder"``,
+            ``"bijection"``, ``"next-token"`` (see :data:`PROVIDES`).
         default_weights: ``"package:relative/folder"`` of packaged weights, or ``None``.
         plugin: the distribution that registered it; filled in by the core.
     """
@@ -82,11 +86,11 @@ class ArchitectureSpec:
 
     @provides.validator
     def _check_provides(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
-        unknown = [p for p in value if p not in ("generator", "encoder")]
+        unknown = [p for p in value if p not in PROVIDES]
         if unknown or not value:
             raise PluginError(
                 f"ArchitectureSpec(name={self.name!r}).provides={value!r}: allowed values "
-                "are 'generator' and 'encoder' (at least one)."
+                f"are {', '.join(map(repr, PROVIDES))} (at least one)."
             )
 
     def load_class(self) -> type:
@@ -110,6 +114,11 @@ class SamplerSpec:
             keyword options (``eta=0.5``) go to its constructor.
         requires: ``{model attribute: allowed values}``, checked before sampling and when
             composing, without importing the sampler's code.
+        interface: a protocol the model must satisfy (``"next-token"``, ``"bijection"``,
+            ...; see :data:`PROVIDES`), so a sampler serves any plugin's model that
+            implements it; ``None``: no protocol beyond ``requires``.
+        takes_steps: whether the sampler takes ``steps`` (diffusion samplers do, decoding
+            samplers do not); ``genplug.sample`` and the kit pass ``steps`` only to those.
         plugin: the distribution that registered it; filled in by the core.
     """
 
@@ -118,15 +127,25 @@ class SamplerSpec:
     description: str
     sampler: str = attrs.field(validator=_check_target)
     requires: dict[str, tuple[Any, ...]] = attrs.field(factory=dict)
+    interface: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(PROVIDES))
+    )
+    takes_steps: bool = True
     plugin: str = ""
 
     def check(self, model: Any) -> None:
         """Raise :class:`genplug.IncompatibleError` if ``model`` lacks what this needs."""
-
+        model_name = getattr(model, "architecture", None) or type(model).__name__
+        if self.interface is not None:
+            missing = missing_members(model, PROTOCOLS[self.interface])
+            if missing:
+                raise IncompatibleError(
+                    f"sampler {self.name!r} needs a model with the {self.interface} interface "
+                    f"({PROTOCOLS[self.interface].__name__}); model {model_name!r} lacks {', '.join(missing)}."
+                )
         for attribute, allowed in self.requires.items():
             value = getattr(model, attribute, None)
             if value not in allowed:
-                model_name = getattr(model, "architecture", type(model).__name__)
                 raise IncompatibleError(
                     f"sampler {self.name!r} needs a model with {attribute} in "
                     f"{', '.join(map(str, allowed))}; model {model_name!r} has "
@@ -157,14 +176,22 @@ class DatasetSpec:
         description: one line for ``genplug list``.
         loader: import path of ``loader(split: str) -> genplug.Data`` with split
             ``"train"`` or ``"test"``.
+        levels: for discrete data, the number of values each dimension takes (``digits``:
+            17, the integers 0..16 scaled to [0, 1]); ``genplug train`` fills a model
+            config field of the same name.
+        vocab_size: for token and text data, the vocabulary size (filled the same way).
+        classes: for labelled data, the number of classes.
         plugin: the distribution that registered it; filled in by the core.
     """
 
     name: str = attrs.field(validator=_check_name)
-    kind: str = attrs.field(validator=attrs.validators.in_(("image", "points", "tokens")))
+    kind: str = attrs.field(validator=attrs.validators.in_(("image", "points", "tokens", "text")))
     shape: tuple[int, ...] = attrs.field(converter=tuple)
     description: str
     loader: str = attrs.field(validator=_check_target)
+    levels: int | None = None  # discrete data: values per dimension (digits: 17), else None
+    vocab_size: int | None = None  # tokens and text: the vocabulary size, else None
+    classes: int | None = None  # labelled data: the number of classes (digits: 10), else None
     plugin: str = ""
 
 
