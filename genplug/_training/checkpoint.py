@@ -33,19 +33,45 @@ STATE_NAME = "trainer_state.json"
 
 
 class EMA:
-    """An exponential moving average of a model's floating tensors (others are copied)."""
+    """An exponential moving average of a model's parameters, or of the named modules'
+    parameters only (a GAN averages its generator, never its discriminator).
 
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    Buffers (batch-norm statistics, spectral-norm vectors) are copied, not averaged: an
+    average of unit vectors is not a unit vector. With ``warmup``, the decay at update t
+    is ``min(decay, (1 + t) / (10 + t))``, so a short run is not dominated by its
+    initial weights.
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, decay: float, *, modules: tuple[str, ...] | None = None, warmup: bool = True
+    ) -> None:
+        self.decay, self.warmup, self.updates = decay, warmup, 0
+        prefixes = tuple(f"{m}." for m in modules) if modules else None
+        averaged = {k for k, _ in model.named_parameters()}
+        self.keys = [k for k in model.state_dict() if prefixes is None or k.startswith(prefixes)]
+        self.averaged = {k for k in self.keys if k in averaged}
+        state = model.state_dict()
+        self.state = {k: state[k].detach().clone() for k in self.keys}
+
+    def current_decay(self) -> float:
+        if not self.warmup:
+            return self.decay
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        for k, v in model.state_dict().items():
-            if v.is_floating_point():
-                self.state[k].lerp_(v, 1.0 - self.decay)
+        decay = self.current_decay()
+        state = model.state_dict()
+        for k in self.keys:
+            if k in self.averaged and state[k].is_floating_point():
+                self.state[k].lerp_(state[k], 1.0 - decay)
             else:
-                self.state[k].copy_(v)
+                self.state[k].copy_(state[k])
+        self.updates += 1
+
+    def apply(self, model: torch.nn.Module) -> None:
+        """Load the averaged tensors into ``model`` (the rest of it is left as it is)."""
+        model.load_state_dict(self.state, strict=False)
 
 
 def _optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], str]:
@@ -101,6 +127,7 @@ def save_checkpoint(
     save_tensors(tmp / "optimizers.safetensors", tensors, metadata={"scalars": meta})
     state = {
         "step": step,
+        "ema_updates": ema.updates if ema is not None else 0,
         "train_config": attrs.asdict(config),
         "generator_state": generator.get_state().tolist(),
         "torch_rng_state": torch.get_rng_state().tolist(),
@@ -142,7 +169,10 @@ def restore(
     _folder.check_state(model, tensors, source=str(checkpoint))
     model.load_state_dict(tensors)
     if ema is not None:
-        ema.state = load_tensors(checkpoint / "ema.safetensors", device=device)
+        saved = load_tensors(checkpoint / "ema.safetensors", device=device)
+        if set(saved) != set(ema.keys):
+            raise GenplugError(f"{checkpoint}: its EMA averages other tensors than this model's; resume the same model")
+        ema.state, ema.updates = saved, int(state.get("ema_updates", 0))
     opt_path = checkpoint / "optimizers.safetensors"
     _, metadata = safetensors_header(opt_path)
     _restore_optimizers(optimizers, load_tensors(opt_path, device=device), metadata["scalars"])

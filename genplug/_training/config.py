@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any
 
 import attrs
 
+from genplug._configs import config_from_dict
 from genplug._errors import ConfigError, GenplugError, shown
-from genplug._validators import positive
+from genplug._validators import at_least, one_of, positive
 
-__all__ = ["TrainConfig", "config_for"]
+__all__ = ["SCHEDULES", "TrainConfig", "config_for"]
+
+#: Learning-rate schedules after the warm-up: constant, or cosine decay to 0 at the last step.
+SCHEDULES = ("constant", "cosine")
+
+
+def _off(value: Any) -> Any:
+    """``"none"``/``"off"`` (from the command line) -> ``None``."""
+    return None if isinstance(value, str) and value.strip().lower() in ("none", "off") else value
 
 
 def _decay(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
@@ -35,16 +45,50 @@ def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 @attrs.frozen(kw_only=True)
 class TrainConfig:
-    """How to train. A model class may set ``train_defaults`` (a dict) to change these."""
+    """How to train. A model class may set ``train_defaults`` (a dict) to change these, and
+    declare its own options (``train_options_class``, an attrs class) set through ``options``."""
 
     steps: int = attrs.field(default=2000, validator=_count)  # optimisation steps in all
     batch_size: int = attrs.field(default=128, validator=_count)  # examples per step
     lr: float = attrs.field(default=1e-3, validator=positive)  # learning rate of every optimizer
     seed: int = attrs.field(default=0, validator=_seed)  # seeds initialisation, batch order and the training noise
-    ema: float | None = attrs.field(default=None, validator=_decay)  # EMA decay, or None for no EMA
+    ema: float | None = attrs.field(default=None, converter=_off, validator=_decay)  # EMA decay; None or "none": off
+    ema_warmup: bool = True  # decay min(ema, (1 + t) / (10 + t)) at step t: early steps are not averaged away
+    schedule: str = attrs.field(default="constant", validator=one_of(*SCHEDULES))  # learning-rate schedule
+    warmup_steps: int = attrs.field(default=0, validator=at_least(0))  # linear warm-up of the learning rate
+    clip_grad: float | None = attrs.field(  # clip each optimizer's gradient norm to this before it steps
+        default=None, converter=_off, validator=attrs.validators.optional(positive)
+    )
+    preview_every: int | None = attrs.field(  # steps between previews (a sample grid and FD); None: none
+        default=None, converter=_off, validator=attrs.validators.optional(_count)
+    )
     checkpoint_every: int = attrs.field(default=500, validator=_count)  # steps between checkpoints
     log_every: int = attrs.field(default=50, validator=_count)  # steps between metrics.jsonl lines
     device: str = attrs.field(default="cpu", validator=_device)  # "cpu", "cuda" or "cuda:N"
+    options: dict[str, Any] = attrs.field(factory=dict)  # the model's own training options (train_options_class)
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate at ``step`` (0-based) as a fraction of ``lr``: a pure function of
+        the step, so a resumed run follows the same schedule."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.schedule == "cosine":
+            done = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+        return 1.0
+
+    def model_options(self, model: Any) -> Any:
+        """The model's training options: its ``train_options_class`` built from ``options``
+        (each field named in one line when wrong); ``None`` when the model declares none."""
+        cls = getattr(model, "train_options_class", None)
+        if cls is None:
+            if self.options:
+                name = getattr(model, "architecture", type(model).__name__)
+                raise GenplugError(
+                    f"model {name!r} declares no training options, but {', '.join(sorted(self.options))} were given"
+                )
+            return None
+        return config_from_dict(cls, self.options, source="--train-option", from_file=False)
 
 
 def config_for(model: Any, **overrides: Any) -> TrainConfig:

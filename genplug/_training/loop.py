@@ -24,6 +24,7 @@ resumed run rewrites ``metrics.jsonl`` from the checkpoint's step on.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -36,10 +37,12 @@ import attrs
 import torch
 
 from genplug import _folder
-from genplug._api import architecture_class, construct, resolve_device
+from genplug._api import architecture_class, construct, resolve_device, sample
 from genplug._data import Data, load_data
 from genplug._errors import GenplugError, shown
 from genplug._files import atomic_write_bytes, atomic_write_json
+from genplug._images import save_samples
+from genplug._metrics import image_scores
 from genplug._training.checkpoint import EMA, find_checkpoint, read_state, restore, save_checkpoint
 from genplug._training.config import TrainConfig, config_for
 
@@ -207,6 +210,82 @@ def train(
     return model
 
 
+def _configure_optimizers(model: Any, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+    """``model.configure_optimizers(config)``; a model written for the first contract
+    (``configure_optimizers(lr)``) gets the learning rate instead."""
+    params = list(inspect.signature(model.configure_optimizers).parameters)
+    optimizers = model.configure_optimizers(config.lr if params[:1] == ["lr"] else config)
+    if not isinstance(optimizers, dict) or not optimizers:
+        raise GenplugError(
+            f"{type(model).__name__}.configure_optimizers must return a dict of optimizers by name, got "
+            f"{type(optimizers).__name__}"
+        )
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])  # the schedule scales this; saved with the optimizer
+    return optimizers
+
+
+def _clip(optimizers: dict[str, torch.optim.Optimizer], max_norm: float) -> None:
+    """Clip each optimizer's gradients to ``max_norm`` right before it steps, whatever
+    ``training_step`` does in between (two optimizers, several steps per batch)."""
+
+    def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+    for optimizer in optimizers.values():
+        optimizer.register_step_pre_hook(hook)
+
+
+def _label_condition(model: Any, data: Data) -> str | None:
+    """The name of the model's class condition that the data's labels feed, if any."""
+    conditions = getattr(model, "conditions", None) or {}
+    names = [name for name, c in conditions.items() if getattr(c, "kind", None) == "class"]
+    if not names:
+        return None
+    if data.y is None:
+        name = getattr(model, "architecture", type(model).__name__)
+        raise GenplugError(
+            f"model {name!r} is conditioned on a class label ({names[0]}), but the data {shown(data.name)} has no "
+            "labels; train it on labelled data such as digits"
+        )
+    classes = conditions[names[0]].classes
+    if classes is not None and int(data.y.max()) >= classes:
+        raise GenplugError(f"the data's labels go up to {int(data.y.max())}, but the model takes {classes} classes")
+    return names[0]
+
+
+def _step_keywords(model: Any) -> set[str]:
+    params = inspect.signature(model.training_step).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {"step", "total", "*"}
+    return set(params)
+
+
+def _preview(model: Any, out: Path, step: int, seed: int) -> dict[str, float]:
+    """A sample grid in ``out/previews`` and, for digit-shaped models, FD: figures for metrics.jsonl."""
+    shape = tuple(getattr(model, "event_shape", ()) or ())
+    is_image, is_points = len(shape) == 3 and shape[0] in (1, 3), shape == (2,)
+    if not (is_image or is_points):
+        return {}
+    rng = torch.get_rng_state()  # the preview must not change the training's random draws
+    try:
+        g = torch.Generator(getattr(model, "device", "cpu")).manual_seed(seed)
+        x = sample(model, 64 if is_image else 1000, generator=g).float().cpu()
+    finally:
+        torch.set_rng_state(rng)
+    folder = out / "previews"
+    folder.mkdir(exist_ok=True)
+    if x.is_floating_point() and (not is_image or (x.min() >= 0 and x.max() <= 1)):
+        save_samples(x, folder / f"step-{step:07d}.png")
+    figures: dict[str, float] = {}
+    if shape == (1, 8, 8) and x.is_floating_point():
+        scores = image_scores(x.clamp(0, 1), load_data("digits", "test"))
+        figures = {"preview_fd": scores["fd"], "preview_coverage": scores["coverage"]}
+    return figures
+
+
 def _loop(
     model: Any,
     data: Data,
@@ -223,10 +302,18 @@ def _loop(
             f"the data {shown(data.name)} has examples of shape {data.shape}, but the model expects "
             f"{expected}; build the model with data_shape={data.shape}."
         )
+    config.model_options(model)  # the model's own options, checked before anything runs
+    label = _label_condition(model, data)
+    keywords = _step_keywords(model)
     model.to(device)
+    if not resume and callable(getattr(model, "prepare", None)):
+        model.prepare(data)  # once, on a fresh run: e.g. statistics measured on the whole data
     model.train()
-    optimizers = model.configure_optimizers(config.lr)
-    ema = EMA(model, config.ema) if config.ema else None
+    optimizers = _configure_optimizers(model, config)
+    if config.clip_grad is not None:
+        _clip(optimizers, config.clip_grad)
+    modules = getattr(model, "ema_modules", None)
+    ema = EMA(model, config.ema, modules=modules, warmup=config.ema_warmup) if config.ema else None
     generator = torch.Generator(device).manual_seed(config.seed)
     torch.manual_seed(config.seed)  # torch's global generator: dropout draws from it
     start = 0
@@ -251,6 +338,7 @@ def _loop(
         start, figures = restore(checkpoint, model, optimizers, ema, generator, device)
 
     x = data.x.to(device)
+    y = data.y.to(device) if label is not None else None
     log_file = None
     if out_dir is not None:
         metrics = out_dir / "metrics.jsonl"
@@ -261,8 +349,14 @@ def _loop(
     running: dict[str, float] = {}
     try:
         for step in range(start, config.steps):
-            batch = x[batch_indices(step, len(x), config.batch_size, config.seed).to(device)]
-            figures = model.training_step(batch, optimizers, generator=generator)
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * config.lr_factor(step)
+            index = batch_indices(step, len(x), config.batch_size, config.seed).to(device)
+            extra: dict[str, Any] = {k: v for k, v in (("step", step), ("total", config.steps)) if k in keywords}
+            if label is not None:
+                extra[label] = y[index]
+            figures = model.training_step(x[index], optimizers, generator=generator, **extra)
             if ema is not None:
                 ema.update(model)
             for k, v in figures.items():
@@ -270,10 +364,14 @@ def _loop(
                     raise GenplugError(f"training diverged at step {step + 1}: {k}={v}; lower the learning rate (--lr)")
                 running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
             bar.update(1)
-            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            line = dict(figures)
+            if config.preview_every and out_dir is not None and (step + 1) % config.preview_every == 0:
+                line.update(_preview(model, out_dir, step + 1, config.seed))
+                model.train()
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps or len(line) > len(figures):
                 bar.set_postfix({k: f"{v:.4g}" for k, v in running.items()})
                 if log_file is not None:
-                    log_file.write(json.dumps({"step": step + 1, **figures}) + "\n")
+                    log_file.write(json.dumps({"step": step + 1, **line}) + "\n")
                     log_file.flush()
             if out_dir is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
                 save_checkpoint(out_dir / "checkpoint", model, optimizers, ema, generator, step + 1, config, figures)
@@ -284,7 +382,7 @@ def _loop(
             if os.path.getsize(out_dir / "metrics.jsonl") == 0 and find_checkpoint(out_dir) is None:
                 (out_dir / "metrics.jsonl").unlink()
     if ema is not None:
-        model.load_state_dict(ema.state)
+        ema.apply(model)
     model.eval()
     if out_dir is not None:
         _folder.save(model, out_dir)
