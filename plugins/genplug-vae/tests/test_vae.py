@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 import torch
 from genplug_vae import VAE, VAEConfig, encode_dataset, interpolate, latent_stats, reconstruct
@@ -179,14 +182,51 @@ def test_bounds_chunking_does_not_change_the_result() -> None:
 
 
 def test_config_errors_name_the_field() -> None:
-    with pytest.raises(genplug.ModelFileError, match="latent_dim must be positive"):
+    with pytest.raises(genplug.ModelFileError, match=r"latent_dim must be in \[1, 65536\], got 0"):
         genplug.create("vae", latent_dim=0)
-    with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of"):
+    with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of 'auto', 'bernoulli'"):
         genplug.create("vae", likelihood="poisson")
     with pytest.raises(genplug.ModelFileError, match="network='conv' needs images"):
         genplug.create("vae", data_shape=(2,), network="conv")
     with pytest.raises(genplug.ModelFileError, match="downsamples=3 needs H and W divisible by 8"):
         genplug.create("vae", data_shape=(1, 12, 12), downsamples=3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"latent_dim": 10**6}, "latent_dim"),
+        ({"hidden": 10**6}, "hidden"),
+        ({"hidden": 4096, "downsamples": 5, "data_shape": (1, 64, 64)}, "hidden"),
+        ({"downsamples": 10**9}, "downsamples"),
+        ({"mlp_hidden": 10**6}, "mlp_hidden"),
+        ({"mlp_depth": 65}, "mlp_depth"),
+        ({"levels": 10**9}, "levels"),
+        ({"iwae_k": 10**9}, "iwae_k"),
+        ({"data_shape": (1, 8, 10**5)}, "data_shape"),
+        ({"data_shape": (2**25,)}, "data_shape"),
+        ({"beta": float("nan")}, "beta"),
+        ({"hidden": "8"}, "hidden"),
+        ({"dropout": None}, "dropout"),
+        ({"data_shape": (1.5, 8)}, "data_shape"),
+        ({"output": 1}, "output"),
+    ],
+)
+def test_config_refuses_huge_sizes_and_wrong_types_naming_the_field(fields, field) -> None:
+    with pytest.raises(genplug.ConfigError, match=rf"VAEConfig\.{field}\b"):
+        VAEConfig(**fields)
+
+
+@pytest.mark.parametrize(("field", "value"), [("latent_dim", 10**9), ("mlp_hidden", 10**6)])
+def test_a_crafted_config_json_is_refused_before_anything_is_built(tmp_path, field, value) -> None:
+    make("mlp-points").save_pretrained(tmp_path)
+    document = json.loads((tmp_path / "config.json").read_text())
+    document["config"][field] = value
+    (tmp_path / "config.json").write_text(json.dumps(document))
+    start = time.perf_counter()
+    with pytest.raises(genplug.ModelFileError, match=rf"VAEConfig\.{field} must be in"):
+        genplug.load(tmp_path)
+    assert time.perf_counter() - start < 1.0
 
 
 def test_auto_choices_follow_the_data() -> None:
