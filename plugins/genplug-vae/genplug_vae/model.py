@@ -296,10 +296,16 @@ class VAE(genplug.Model):
         kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(1)  # KL(N(mean, scale^2) || N(0, 1))
         return log_px, kl
 
-    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The negative beta-weighted ELBO in nats per example, at the current KL weight."""
+    def loss(
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The negative beta-weighted ELBO in nats per example, at the current KL weight, and
+        its figures: the ELBO, the KL term (each a mean over the batch) and that weight."""
+        weight = self.kl_weight()
         log_px, kl = self.elbo_terms(batch, generator=generator)
-        return -(log_px - self.kl_weight() * kl).mean()
+        loss = -(log_px - weight * kl).mean()
+        elbo = (log_px - kl).mean().detach()
+        return loss, {"elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
 
     def training_step(
         self,
@@ -308,17 +314,11 @@ class VAE(genplug.Model):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, float]:
-        """One step on the beta-weighted ELBO; advances the warm-up counter."""
-        (optimizer,) = optimizers.values()
-        optimizer.zero_grad(set_to_none=True)
-        weight = self.kl_weight()
-        log_px, kl = self.elbo_terms(batch, generator=generator)
-        loss = -(log_px - weight * kl).mean()
-        loss.backward()
-        optimizer.step()
+        """The default step on :meth:`loss`, then the warm-up counter advances (it is saved
+        with the weights, so a resumed run continues the KL schedule)."""
+        figures = super().training_step(batch, optimizers, generator=generator)
         self.train_step += 1
-        elbo = (log_px - kl).mean().detach()
-        return {"loss": float(loss.detach()), "elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
+        return figures
 
     # -- likelihood bounds ----------------------------------------------------------
 

@@ -103,7 +103,7 @@ def test_temperature_zero_decodes_the_prior_mean() -> None:
 
 
 def test_gradients_reach_every_parameter(model: VAE) -> None:
-    loss = model.loss(data_for(model), generator=torch.Generator().manual_seed(0))
+    loss, _ = model.loss(data_for(model), generator=torch.Generator().manual_seed(0))
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert missing == []
@@ -143,9 +143,29 @@ def test_loss_is_the_beta_weighted_negative_elbo() -> None:
     model = genplug.create("vae", **CONFIGS["conv-logistic"], beta=0.25)
     x = data_for(model)
     log_px, kl = model.elbo_terms(x, generator=torch.Generator().manual_seed(0))
-    loss = model.loss(x, generator=torch.Generator().manual_seed(0))
+    loss, figures = model.loss(x, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(loss, -(log_px - 0.25 * kl).mean())
     assert bool((kl >= 0).all())
+    assert figures == pytest.approx({"elbo": (log_px - kl).mean().item(), "kl": kl.mean().item(), "beta": 0.25})
+
+
+def test_training_step_computes_the_loss_once_and_reports_its_figures(monkeypatch) -> None:
+    model = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=2)
+    calls = []
+
+    def counted(method):
+        def wrapper(*args, **kwargs):
+            calls.append(method.__name__)
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(model, "loss", counted(model.loss))
+    monkeypatch.setattr(model, "elbo_terms", counted(model.elbo_terms))
+    figures = model.training_step(data_for(model, 8), model.configure_optimizers(1e-3))
+    assert calls == ["loss", "elbo_terms"]  # one loss, one pass through the encoder and decoder
+    assert set(figures) == {"loss", "elbo", "kl", "beta"} and figures["beta"] == 0.25
+    assert int(model.train_step) == 1
 
 
 def test_log_prob_kinds_labels_and_errors() -> None:
