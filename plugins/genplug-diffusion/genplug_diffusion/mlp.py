@@ -13,6 +13,8 @@ from torch import nn
 
 from genplug_diffusion.unet import timestep_embedding
 
+__all__ = ["MLPDenoiser", "ResidualBlock"]
+
 
 class ResidualBlock(nn.Module):
     """LayerNorm → SiLU → Linear (+ time) → SiLU → Linear, added to the input."""

@@ -34,31 +34,28 @@ import attrs
 import torch
 
 import genplug
-from genplug import GenplugError
+from genplug import ConfigError, GenplugError
+from genplug import validators as v
 from genplug_diffusion import schedules
 from genplug_diffusion.mlp import MLPDenoiser
 from genplug_diffusion.samplers.base import randn
 from genplug_diffusion.unet import UNet
 
+__all__ = ["DiffusionConfig", "DiffusionModel"]
+
 DENOISERS = ("auto", "unet", "mlp")
-
-
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in allowed:
-            raise GenplugError(f"DiffusionConfig.{attribute.name}={value!r}; allowed: {', '.join(allowed)}")
-
-    return check
-
-
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not value > 0:
-        raise GenplugError(f"DiffusionConfig.{attribute.name} must be positive, got {value!r}")
+MAX_SIZE = 65_536  # bound on a width, a side or a channel count: far above any real use
+MAX_ELEMENTS = 2**24  # bound on the elements of one example (a 4096x4096 image)
+MAX_TIMESTEPS = 100_000  # bound on T; the ELBO evaluates the network at every timestep
+MAX_BLOCKS = 64  # bound on a count of blocks
 
 
 def _default_mults(config: Any) -> tuple[int, ...]:
     """One level, then one more (twice as wide) per halving while the side stays >= 4."""
-    side = min(config.data_shape[1:]) if len(config.data_shape) == 3 else 4
+    shape = config.data_shape
+    if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        return (1,)  # not an image, or not a shape at all: the validators say which
+    side = min(shape[1:])
     levels = 1
     while side % 2**levels == 0 and side // 2**levels >= 4:
         levels += 1
@@ -71,67 +68,81 @@ def _is_image(config: Any) -> bool:
 
 @attrs.frozen(kw_only=True)
 class DiffusionConfig:
-    """The configuration of a ``diffusion`` model."""
+    """The configuration of a ``diffusion`` model.
 
-    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple)  # one example: (C, H, W) or (D,)
-    denoiser: str = attrs.field(default="auto", validator=_one_of(DENOISERS))  # auto: unet for (C, H, W), else mlp
-    prediction_type: str = attrs.field(default="epsilon", validator=_one_of(schedules.PREDICTION_TYPES))  # ε or v
+    Sizes are bounded far above any real use (``MAX_SIZE`` and the others above), so
+    that a crafted ``config.json`` is refused before anything is allocated.
+    """
+
+    # one example: (C, H, W) or (D,); each side at most MAX_SIZE, and at most MAX_ELEMENTS elements in all
+    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple, validator=v.shape)
+    denoiser: str = attrs.field(default="auto", validator=v.one_of(*DENOISERS))  # auto: unet for (C, H, W), else mlp
+    prediction_type: str = attrs.field(default="epsilon", validator=v.one_of(*schedules.PREDICTION_TYPES))  # ε or v
     schedule: str = attrs.field(  # noise schedule of β_t: cosine for images (better at low resolution), else linear
         default=attrs.Factory(lambda c: "cosine" if _is_image(c) else "linear", takes_self=True),
-        validator=_one_of(schedules.SCHEDULES),
+        validator=v.one_of(*schedules.SCHEDULES),
     )
-    num_train_timesteps: int = attrs.field(default=1000, validator=_positive)  # T, the diffusion steps
-    beta_start: float = attrs.field(default=1e-4, validator=_positive)  # first β of the linear schedule
-    beta_end: float = attrs.field(default=0.02, validator=_positive)  # last β of the linear schedule
-    channels: int = attrs.field(default=32, validator=_positive)  # UNet: width of the first level
-    channel_mults: tuple[int, ...] = attrs.field(  # UNet: width multiplier per level; default halves to 4x4
+    num_train_timesteps: int = attrs.field(  # T, the diffusion steps, in [2, MAX_TIMESTEPS]
+        default=1000, validator=v.in_range(2, MAX_TIMESTEPS)
+    )
+    beta_start: float = attrs.field(  # first β of the linear schedule, in (0, 1)
+        default=1e-4, validator=v.in_range(0, 1, open_low=True, open_high=True)
+    )
+    beta_end: float = attrs.field(  # last β of the linear schedule, in (0, 1): β >= 1 makes NaN samples
+        default=0.02, validator=v.in_range(0, 1, open_low=True, open_high=True)
+    )
+    channels: int = attrs.field(default=32, validator=v.in_range(1, MAX_SIZE))  # UNet: width of the first level
+    # UNet: width multiplier per level; default halves to 4x4; the widest level has at most MAX_SIZE channels
+    channel_mults: tuple[int, ...] = attrs.field(
         default=attrs.Factory(_default_mults, takes_self=True), converter=tuple
     )
-    res_blocks: int = attrs.field(default=1, validator=_positive)  # UNet: residual blocks per level
-    attention_heads: int = attrs.field(default=4, validator=_positive)  # UNet: heads of the middle attention
-    dropout: float = 0.0  # UNet: dropout in the residual blocks
-    hidden: int = attrs.field(default=128, validator=_positive)  # MLP: width of the residual stream
-    mlp_blocks: int = attrs.field(default=3, validator=_positive)  # MLP: residual blocks
+    res_blocks: int = attrs.field(default=1, validator=v.in_range(1, MAX_BLOCKS))  # UNet: residual blocks per level
+    attention_heads: int = attrs.field(  # UNet: heads of the middle attention; they divide its width
+        default=4, validator=v.in_range(1, MAX_SIZE)
+    )
+    dropout: float = attrs.field(default=0.0, validator=v.fraction)  # UNet: dropout in the residual blocks
+    hidden: int = attrs.field(default=128, validator=v.in_range(1, MAX_SIZE))  # MLP: width of the residual stream
+    mlp_blocks: int = attrs.field(default=3, validator=v.in_range(1, MAX_BLOCKS))  # MLP: residual blocks
     data_center: float = attrs.field(  # subtracted from data before diffusion: 0.5 for images, else 0
-        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 0.0, takes_self=True)
+        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 0.0, takes_self=True), validator=v.finite
     )
     data_scale: float = attrs.field(  # then divided by this: 0.5 for images (to [-1, 1]), else 1
-        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 1.0, takes_self=True), validator=_positive
+        default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 1.0, takes_self=True), validator=v.positive
     )
     clip_sample: float | None = attrs.field(  # samplers clip x̂_0 to ±this by default: 1 for images, else None
-        default=attrs.Factory(lambda c: 1.0 if _is_image(c) else None, takes_self=True)
+        default=attrs.Factory(lambda c: 1.0 if _is_image(c) else None, takes_self=True),
+        validator=attrs.validators.optional(v.positive),
     )
 
     def __attrs_post_init__(self) -> None:
-        if not self.data_shape or any(not isinstance(d, int) or d <= 0 for d in self.data_shape):
-            raise GenplugError(f"DiffusionConfig.data_shape={self.data_shape!r} must be positive sizes, e.g. (1, 8, 8)")
-        if self.num_train_timesteps < 2:
-            raise GenplugError(
-                f"DiffusionConfig.num_train_timesteps must be at least 2, got {self.num_train_timesteps}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise GenplugError(f"DiffusionConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        if self.clip_sample is not None and not self.clip_sample > 0:
-            raise GenplugError(
-                f"DiffusionConfig.clip_sample must be a positive bound or None, got {self.clip_sample!r}"
+        if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
+            raise ConfigError(
+                f"DiffusionConfig.data_shape={self.data_shape!r} is too large: each side must be at most "
+                f"{MAX_SIZE} and one example at most {MAX_ELEMENTS} elements"
             )
         if self.resolved_denoiser == "unet":
             if len(self.data_shape) != 3:
-                raise GenplugError(
-                    f"DiffusionConfig: denoiser='unet' needs images (C, H, W), but data_shape={self.data_shape}; "
+                raise ConfigError(
+                    f"DiffusionConfig.denoiser='unet' needs images (C, H, W), but data_shape={self.data_shape}; "
                     "use denoiser='mlp' or 'auto'"
                 )
-            if not self.channel_mults or any(not isinstance(m, int) or m <= 0 for m in self.channel_mults):
-                raise GenplugError(f"DiffusionConfig.channel_mults={self.channel_mults!r} must be positive integers")
-            factor = 2 ** (len(self.channel_mults) - 1)
+            mults = self.channel_mults
+            if not mults or any(isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in mults):
+                raise ConfigError(f"DiffusionConfig.channel_mults={mults!r} must be positive integers")
+            if len(mults) > MAX_BLOCKS or self.channels * max(mults) > MAX_SIZE:
+                raise ConfigError(
+                    f"DiffusionConfig.channel_mults={mults!r} with channels={self.channels} is too wide or too deep: "
+                    f"at most {MAX_BLOCKS} levels and channels * max(channel_mults) <= {MAX_SIZE}"
+                )
+            factor = 2 ** (len(mults) - 1)
             if self.data_shape[1] % factor or self.data_shape[2] % factor:
-                raise GenplugError(
-                    f"DiffusionConfig: {len(self.channel_mults)} UNet levels halve the image {factor}x, but "
+                raise ConfigError(
+                    f"DiffusionConfig.channel_mults: {len(mults)} UNet levels halve the image {factor}x, but "
                     f"{self.data_shape[1]}x{self.data_shape[2]} is not divisible by {factor}; use fewer channel_mults"
                 )
-            width = self.channels * self.channel_mults[-1]
+            width = self.channels * mults[-1]
             if width % self.attention_heads:
-                raise GenplugError(
+                raise ConfigError(
                     f"DiffusionConfig.attention_heads={self.attention_heads} must divide the lowest level's "
                     f"width channels * channel_mults[-1] = {width}"
                 )

@@ -7,6 +7,8 @@ from typing import Any
 
 import genplug
 
+__all__ = ["GENPLUG_API", "REQUIRES", "SAMPLERS", "register_architectures", "register_samplers"]
+
 GENPLUG_API = 1
 
 #: What every sampler here needs of a model: registered with each SamplerSpec, and the

@@ -40,6 +40,19 @@ import torch
 
 from genplug import GenplugError
 
+__all__ = [
+    "PREDICTION_TYPES",
+    "SCHEDULES",
+    "SPACINGS",
+    "alphas_cumprod",
+    "append_dims",
+    "betas",
+    "check_steps",
+    "solver_timesteps",
+    "spaced_timesteps",
+    "training_target",
+]
+
 SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 SPACINGS = ("leading", "trailing", "linspace")

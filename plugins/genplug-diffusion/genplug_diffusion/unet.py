@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+__all__ = ["Attention", "ResBlock", "UNet", "timestep_embedding"]
+
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal features of the timesteps ``t`` (B,): ``(B, dim)`` (Vaswani et al. / DDPM)."""

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from genplug_diffusion import DDIM, DDPM, DPMSolverPP, UniPC
+from genplug_diffusion import DDIM, DDPM, DiffusionSampler, DPMSolverPP, UniPC
 
 import genplug
 
@@ -36,7 +36,7 @@ def test_samplers_refuse_a_model_they_cannot_use(gaussian, sampler, attribute, v
     with pytest.raises(genplug.IncompatibleError, match=attribute):
         spec.check(model)  # the core, from the registered requirements, without importing the sampler
     with pytest.raises(genplug.IncompatibleError, match=message):
-        spec.create()(model, 2, steps=3)  # the sampler itself
+        spec.create().check(model)  # the sampler's own check, which genplug.get_sampler runs
     with pytest.raises(genplug.IncompatibleError):
         genplug.get_sampler(sampler, model)
 
@@ -137,6 +137,15 @@ def test_first_order_dpm_solver_is_ddim(gaussian):
     ddim = DDIM(spacing="trailing")(model, 16, steps=12, generator=g(2))
     dpm = DPMSolverPP(order=1, spacing="trailing")(model, 16, steps=12, generator=g(2))
     assert torch.allclose(ddim, dpm, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampler", [*SAMPLERS, DDIM(eta=0.5)], ids=repr)
+def test_one_sample_checks_the_sampler_against_the_model_once(tiny_points, sampler, monkeypatch):
+    checked = []
+    check = DiffusionSampler.check
+    monkeypatch.setattr(DiffusionSampler, "check", lambda self, model: (checked.append(model), check(self, model)))
+    tiny_points.sample(2, sampler=sampler, steps=3, generator=g(0))
+    assert checked == [tiny_points]  # by genplug.get_sampler; neither __call__ nor denoise checks again
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

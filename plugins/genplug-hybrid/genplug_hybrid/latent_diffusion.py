@@ -53,6 +53,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
+import reprlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,7 +62,10 @@ import attrs
 import torch
 
 import genplug
-from genplug import GenplugError, IncompatibleError
+from genplug import ConfigError, GenplugError, IncompatibleError
+from genplug import validators as v
+
+__all__ = ["DEFAULT_PRIOR", "OUTPUTS", "LatentDiffusion", "LatentDiffusionConfig"]
 
 log = logging.getLogger("genplug.hybrid")
 
@@ -76,35 +81,43 @@ DEFAULT_PRIOR: dict[str, Any] = {
 }
 
 
+MAX_LATENT = 65_536  # bound on the latent statistics' length, as on a VAE's latent_dim
+MAX_STEPS = 100_000  # bound on the default sampler steps, as on a diffusion model's timesteps
+
+
 def _prior_fields(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A dict of diffusion config fields without data_shape; the prior's own config checks the values."""
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise GenplugError(f"LatentDiffusionConfig.prior must be a dict of diffusion config fields, got {value!r}")
+        raise ConfigError(
+            f"LatentDiffusionConfig.prior must be a dict of diffusion config fields, got {reprlib.repr(value)}"
+        )
     if "data_shape" in value:
-        raise GenplugError(
+        raise ConfigError(
             "LatentDiffusionConfig.prior must not set data_shape: the prior's data shape is the encoder's "
-            f"latent shape; remove data_shape={value['data_shape']!r}"
+            f"latent shape; remove data_shape={reprlib.repr(value['data_shape'])}"
         )
 
 
-def _statistics(instance: Any, attribute: attrs.Attribute, value: tuple[float, ...] | None) -> None:
+def _statistics(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """None, or one finite number per latent dimension (at most MAX_LATENT); latent_std's positive."""
     if value is None:
         return
-    if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise GenplugError(f"LatentDiffusionConfig.{attribute.name} must be a tuple of numbers or None, got {value!r}")
+    where = f"LatentDiffusionConfig.{attribute.name}"
+    numbers = isinstance(value, tuple) and all(isinstance(x, float) and math.isfinite(x) for x in value)
+    if not numbers or not 1 <= len(value) <= MAX_LATENT:
+        raise ConfigError(
+            f"{where} must be None or 1 to {MAX_LATENT} finite numbers (one per latent dimension), "
+            f"got {reprlib.repr(value)}"
+        )
     if attribute.name == "latent_std" and min(value) <= 0:
-        raise GenplugError(f"LatentDiffusionConfig.latent_std must be positive, got {value!r}")
+        raise ConfigError(f"{where} must be positive, got {reprlib.repr(value)}")
 
 
-def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in allowed:
-            raise GenplugError(f"LatentDiffusionConfig.{attribute.name}={value!r}; allowed: {', '.join(allowed)}")
-
-    return check
-
-
-def _optional_tuple(value: Any) -> tuple[float, ...] | None:
-    return None if value is None else tuple(float(v) for v in value)
+def _optional_tuple(value: Any) -> Any:
+    """A list of numbers as a tuple of floats; anything else is left for :func:`_statistics` to name."""
+    if isinstance(value, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        return tuple(float(x) for x in value)
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -115,11 +128,13 @@ class LatentDiffusionConfig(genplug.CompositeConfig):
     prior: dict[str, Any] = attrs.field(  # diffusion config fields of the prior built when none is passed
         factory=lambda: dict(DEFAULT_PRIOR), validator=_prior_fields
     )
-    latent: str = attrs.field(default="sample", validator=_one_of(("sample", "mean")))  # what the prior models:
+    latent: str = attrs.field(default="sample", validator=v.one_of("sample", "mean"))  # what the prior models:
     # a posterior draw z ~ q(z | x), fresh each batch (the latents the decoder was trained on), or its mean
-    output: str = attrs.field(default="draw", validator=_one_of(OUTPUTS))  # decode to a draw x ~ p(x | z), or E[x | z]
+    output: str = attrs.field(default="draw", validator=v.one_of(*OUTPUTS))  # decode to x ~ p(x | z), or E[x | z]
     sampler: str | None = "unipc"  # the prior's default sampler
-    steps: int | None = 20  # the default number of sampler steps
+    steps: int | None = attrs.field(  # the default number of sampler steps, at most MAX_STEPS
+        default=20, validator=attrs.validators.optional(v.in_range(1, MAX_STEPS))
+    )
     standardize: bool = True  # fit() measures latent_mean and latent_std on the data when they are unset
     latent_mean: tuple[float, ...] | None = attrs.field(  # per-dimension shift of the latents; None: 0
         default=None, converter=_optional_tuple, validator=_statistics
@@ -130,10 +145,10 @@ class LatentDiffusionConfig(genplug.CompositeConfig):
 
     def __attrs_post_init__(self) -> None:
         if (self.latent_mean is None) != (self.latent_std is None):
-            raise GenplugError("LatentDiffusionConfig: set latent_mean and latent_std together, or neither")
+            raise ConfigError("LatentDiffusionConfig.latent_mean and latent_std: set both together, or neither")
         if self.latent_mean is not None and len(self.latent_mean) != len(self.latent_std or ()):
-            raise GenplugError(
-                f"LatentDiffusionConfig: latent_mean has {len(self.latent_mean)} values but latent_std has "
+            raise ConfigError(
+                f"LatentDiffusionConfig.latent_mean has {len(self.latent_mean)} values but latent_std has "
                 f"{len(self.latent_std or ())}; give one of each per latent dimension"
             )
 

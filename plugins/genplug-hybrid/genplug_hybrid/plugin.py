@@ -7,6 +7,8 @@ from typing import Any
 
 import genplug
 
+__all__ = ["GENPLUG_API", "register_architectures"]
+
 GENPLUG_API = 1
 
 

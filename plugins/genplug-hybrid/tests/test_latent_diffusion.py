@@ -175,14 +175,37 @@ def test_latent_statistics_must_fit_the_encoder(tiny_vae, tiny_prior):
     [
         ({"prior": {"data_shape": (4,)}}, "must not set data_shape"),
         ({"prior": "big"}, "dict of diffusion config fields"),
-        ({"latent_mean": (0.0, 0.0)}, "set latent_mean and latent_std together"),
+        ({"latent_mean": (0.0, 0.0)}, "latent_mean and latent_std: set both together"),
         ({"latent_mean": (0.0,), "latent_std": (1.0, 1.0)}, "latent_mean has 1 values but latent_std has 2"),
         ({"latent_mean": (0.0,), "latent_std": (0.0,)}, "latent_std must be positive"),
     ],
 )
 def test_config_errors_name_the_field(fields, message):
-    with pytest.raises(genplug.GenplugError, match=message):
+    with pytest.raises(genplug.ConfigError, match=message):
         LatentDiffusionConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"steps": 10**9}, "steps"),
+        ({"latent_mean": (0.0,) * 70_000, "latent_std": (1.0,) * 70_000}, "latent_mean"),
+        ({"latent_mean": (0.0,), "latent_std": (float("inf"),)}, "latent_std"),
+        ({"latent": "median"}, "latent"),
+        ({"output": 3}, "output"),
+        ({"steps": "20"}, "steps"),
+        ({"latent_mean": "0", "latent_std": (1.0,)}, "latent_mean"),
+        ({"latent_mean": (0.0,), "latent_std": (True,)}, "latent_std"),
+    ],
+)
+def test_config_refuses_huge_sizes_and_wrong_types_naming_the_field(fields, field):
+    with pytest.raises(genplug.ConfigError, match=rf"LatentDiffusionConfig\.{field}\b"):
+        LatentDiffusionConfig(**fields)
+
+
+def test_a_huge_prior_is_refused_by_its_config_before_it_is_built(tiny_vae):
+    with pytest.raises(genplug.ModelFileError, match=r"DiffusionConfig\.hidden must be in \[1, 65536\]"):
+        LatentDiffusion(_config(prior={"hidden": 10**6}), encoder=tiny_vae())
 
 
 def test_unknown_prior_fields_are_named_by_create(tiny_vae):

@@ -14,6 +14,8 @@ import torch
 import genplug
 from genplug import GenplugError
 
+__all__ = ["INTERPOLATIONS", "encode_dataset", "interpolate", "latent_stats", "reconstruct"]
+
 INTERPOLATIONS = ("linear", "slerp")
 
 

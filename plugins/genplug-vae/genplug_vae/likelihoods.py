@@ -35,6 +35,8 @@ import torch.nn.functional as F
 
 from genplug import GenplugError
 
+__all__ = ["NAMES", "Bernoulli", "DiscretizedLogistic", "Gaussian", "Likelihood", "make_likelihood"]
+
 NAMES = ("bernoulli", "gaussian", "logistic")
 
 

@@ -40,69 +40,77 @@ import torch
 import torch.nn.functional as F
 
 import genplug
-from genplug import GenplugError
+from genplug import ConfigError, GenplugError
+from genplug import validators as v
 from genplug_vae.likelihoods import NAMES as LIKELIHOODS
 from genplug_vae.likelihoods import make_likelihood
 from genplug_vae.networks import MLP, ConvDecoder, ConvEncoder
 
+__all__ = ["OUTPUTS", "VAE", "VAEConfig"]
+
 MIN_POSTERIOR_SCALE = 1e-4  # keeps log q(z | x) finite
 OUTPUTS = ("draw", "mean")
-
-
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or value <= 0:
-        raise ValueError(f"VAEConfig.{attribute.name} must be positive, got {value!r}")
-
-
-def _fraction(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"VAEConfig.{attribute.name} is a probability in [0, 1), got {value!r}")
-
-
-def _one_of(*allowed: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-        if value not in allowed:
-            raise ValueError(f"VAEConfig.{attribute.name}={value!r}; choose one of {', '.join(allowed)}")
-
-    return check
+MAX_SIZE = 65_536  # bound on a width, a side or a latent size: far above any real use
+MAX_ELEMENTS = 2**24  # bound on the elements of one example (a 4096x4096 image)
+MAX_DEPTH = 64  # bound on a count of layers
+MAX_DOWNSAMPLES = 16  # 2**16 = MAX_SIZE: more halvings than any side allows
 
 
 @attrs.frozen(kw_only=True)
 class VAEConfig:
-    """The configuration of a :class:`VAE`; every field is saved in ``config.json``."""
+    """The configuration of a :class:`VAE`; every field is saved in ``config.json``.
 
-    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple)  # (C, H, W) images or (D,) vectors
-    latent_dim: int = attrs.field(default=8, validator=_positive)  # size of the latent vector z
-    network: str = attrs.field(default="auto", validator=_one_of("auto", "conv", "mlp"))  # auto: conv for (C, H, W)
-    hidden: int = attrs.field(default=8, validator=_positive)  # conv: first-stage channels (doubled per downsample)
-    downsamples: int = attrs.field(default=2, validator=attrs.validators.ge(0))  # conv: stride-2 stages
-    mlp_hidden: int = attrs.field(default=64, validator=_positive)  # width of the fully connected layers
-    mlp_depth: int = attrs.field(default=2, validator=_positive)  # mlp network: hidden layers in encoder and decoder
-    dropout: float = attrs.field(default=0.0, validator=_fraction)  # dropout on the fully connected hidden layers
-    likelihood: str = attrs.field(default="auto", validator=_one_of("auto", *LIKELIHOODS))  # auto: see likelihood_name
-    levels: int = attrs.field(default=17, validator=attrs.validators.ge(2))  # logistic: values k/(levels-1); 8-bit: 256
-    min_scale: float = attrs.field(default=1e-3, validator=_positive)  # gaussian: floor on the decoder's std
-    beta: float = attrs.field(default=1.0, validator=_positive)  # weight of the KL term in the training loss
-    warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # KL weight rises 0 -> beta over these
-    output: str = attrs.field(default="draw", validator=_one_of(*OUTPUTS))  # sample(): a draw or the decoder mean
-    iwae_k: int = attrs.field(default=100, validator=_positive)  # importance samples of log_prob(kind="iwae")
+    Sizes are bounded far above any real use (``MAX_SIZE`` and the others above), so
+    that a crafted ``config.json`` is refused before anything is allocated.
+    """
+
+    # (C, H, W) images or (D,) vectors; each side at most MAX_SIZE, at most MAX_ELEMENTS elements in all
+    data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple, validator=v.shape)
+    latent_dim: int = attrs.field(default=8, validator=v.in_range(1, MAX_SIZE))  # size of the latent vector z
+    network: str = attrs.field(default="auto", validator=v.one_of("auto", "conv", "mlp"))  # auto: conv for (C, H, W)
+    hidden: int = attrs.field(  # conv: first-stage channels (doubled per downsample); the last stage's <= MAX_SIZE
+        default=8, validator=v.in_range(1, MAX_SIZE)
+    )
+    downsamples: int = attrs.field(default=2, validator=v.in_range(0, MAX_DOWNSAMPLES))  # conv: stride-2 stages
+    mlp_hidden: int = attrs.field(default=64, validator=v.in_range(1, MAX_SIZE))  # width of the fully connected layers
+    mlp_depth: int = attrs.field(  # mlp network: hidden layers in encoder and decoder
+        default=2, validator=v.in_range(1, MAX_DEPTH)
+    )
+    dropout: float = attrs.field(default=0.0, validator=v.fraction)  # dropout on the fully connected hidden layers
+    likelihood: str = attrs.field(default="auto", validator=v.one_of("auto", *LIKELIHOODS))  # auto: see likelihood_name
+    levels: int = attrs.field(  # logistic: values k/(levels-1); 8-bit: 256; at most MAX_SIZE (16-bit)
+        default=17, validator=v.in_range(2, MAX_SIZE)
+    )
+    min_scale: float = attrs.field(default=1e-3, validator=v.positive)  # gaussian: floor on the decoder's std
+    beta: float = attrs.field(default=1.0, validator=v.positive)  # weight of the KL term in the training loss
+    warmup_steps: int = attrs.field(default=0, validator=v.at_least(0))  # KL weight rises 0 -> beta over these
+    output: str = attrs.field(default="draw", validator=v.one_of(*OUTPUTS))  # sample(): a draw or the decoder mean
+    iwae_k: int = attrs.field(  # importance samples of log_prob(kind="iwae"), at most 100_000
+        default=100, validator=v.in_range(1, 100_000)
+    )
 
     def __attrs_post_init__(self) -> None:
-        if not self.data_shape or any(not isinstance(d, int) or d <= 0 for d in self.data_shape):
-            raise ValueError(
-                f"VAEConfig.data_shape must be positive ints such as (1, 8, 8) or (2,), got {self.data_shape}"
+        if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
+            raise ConfigError(
+                f"VAEConfig.data_shape={self.data_shape!r} is too large: each side must be at most {MAX_SIZE} "
+                f"and one example at most {MAX_ELEMENTS} elements"
             )
         if self.network_name == "conv":
             if len(self.data_shape) != 3:
-                raise ValueError(
+                raise ConfigError(
                     f"VAEConfig.network='conv' needs images (C, H, W), got data_shape={self.data_shape}; "
                     "use network='mlp'"
                 )
             factor = 2**self.downsamples
             if self.data_shape[1] % factor or self.data_shape[2] % factor:
-                raise ValueError(
+                raise ConfigError(
                     f"VAEConfig.downsamples={self.downsamples} needs H and W divisible by {factor}, got "
                     f"data_shape={self.data_shape}; lower downsamples"
+                )
+            if self.hidden * factor > MAX_SIZE:
+                raise ConfigError(
+                    f"VAEConfig.hidden={self.hidden} doubled over {self.downsamples} downsamples is "
+                    f"{self.hidden * factor} channels, more than {MAX_SIZE}; lower hidden or downsamples"
                 )
 
     @property
@@ -288,10 +296,16 @@ class VAE(genplug.Model):
         kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(1)  # KL(N(mean, scale^2) || N(0, 1))
         return log_px, kl
 
-    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The negative beta-weighted ELBO in nats per example, at the current KL weight."""
+    def loss(
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The negative beta-weighted ELBO in nats per example, at the current KL weight, and
+        its figures: the ELBO, the KL term (each a mean over the batch) and that weight."""
+        weight = self.kl_weight()
         log_px, kl = self.elbo_terms(batch, generator=generator)
-        return -(log_px - self.kl_weight() * kl).mean()
+        loss = -(log_px - weight * kl).mean()
+        elbo = (log_px - kl).mean().detach()
+        return loss, {"elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
 
     def training_step(
         self,
@@ -300,17 +314,11 @@ class VAE(genplug.Model):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, float]:
-        """One step on the beta-weighted ELBO; advances the warm-up counter."""
-        (optimizer,) = optimizers.values()
-        optimizer.zero_grad(set_to_none=True)
-        weight = self.kl_weight()
-        log_px, kl = self.elbo_terms(batch, generator=generator)
-        loss = -(log_px - weight * kl).mean()
-        loss.backward()
-        optimizer.step()
+        """The default step on :meth:`loss`, then the warm-up counter advances (it is saved
+        with the weights, so a resumed run continues the KL schedule)."""
+        figures = super().training_step(batch, optimizers, generator=generator)
         self.train_step += 1
-        elbo = (log_px - kl).mean().detach()
-        return {"loss": float(loss.detach()), "elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
+        return figures
 
     # -- likelihood bounds ----------------------------------------------------------
 

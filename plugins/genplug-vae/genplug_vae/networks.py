@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+__all__ = ["ConvDecoder", "ConvEncoder", "MLP"]
+
 
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_features): a 3x3 stem, ``downsamples`` stride-2 convolutions

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 import torch
 from genplug_vae import VAE, VAEConfig, encode_dataset, interpolate, latent_stats, reconstruct
@@ -100,7 +103,7 @@ def test_temperature_zero_decodes_the_prior_mean() -> None:
 
 
 def test_gradients_reach_every_parameter(model: VAE) -> None:
-    loss = model.loss(data_for(model), generator=torch.Generator().manual_seed(0))
+    loss, _ = model.loss(data_for(model), generator=torch.Generator().manual_seed(0))
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert missing == []
@@ -140,9 +143,29 @@ def test_loss_is_the_beta_weighted_negative_elbo() -> None:
     model = genplug.create("vae", **CONFIGS["conv-logistic"], beta=0.25)
     x = data_for(model)
     log_px, kl = model.elbo_terms(x, generator=torch.Generator().manual_seed(0))
-    loss = model.loss(x, generator=torch.Generator().manual_seed(0))
+    loss, figures = model.loss(x, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(loss, -(log_px - 0.25 * kl).mean())
     assert bool((kl >= 0).all())
+    assert figures == pytest.approx({"elbo": (log_px - kl).mean().item(), "kl": kl.mean().item(), "beta": 0.25})
+
+
+def test_training_step_computes_the_loss_once_and_reports_its_figures(monkeypatch) -> None:
+    model = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=2)
+    calls = []
+
+    def counted(method):
+        def wrapper(*args, **kwargs):
+            calls.append(method.__name__)
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(model, "loss", counted(model.loss))
+    monkeypatch.setattr(model, "elbo_terms", counted(model.elbo_terms))
+    figures = model.training_step(data_for(model, 8), model.configure_optimizers(1e-3))
+    assert calls == ["loss", "elbo_terms"]  # one loss, one pass through the encoder and decoder
+    assert set(figures) == {"loss", "elbo", "kl", "beta"} and figures["beta"] == 0.25
+    assert int(model.train_step) == 1
 
 
 def test_log_prob_kinds_labels_and_errors() -> None:
@@ -179,14 +202,51 @@ def test_bounds_chunking_does_not_change_the_result() -> None:
 
 
 def test_config_errors_name_the_field() -> None:
-    with pytest.raises(genplug.ModelFileError, match="latent_dim must be positive"):
+    with pytest.raises(genplug.ModelFileError, match=r"latent_dim must be in \[1, 65536\], got 0"):
         genplug.create("vae", latent_dim=0)
-    with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of"):
+    with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of 'auto', 'bernoulli'"):
         genplug.create("vae", likelihood="poisson")
     with pytest.raises(genplug.ModelFileError, match="network='conv' needs images"):
         genplug.create("vae", data_shape=(2,), network="conv")
     with pytest.raises(genplug.ModelFileError, match="downsamples=3 needs H and W divisible by 8"):
         genplug.create("vae", data_shape=(1, 12, 12), downsamples=3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"latent_dim": 10**6}, "latent_dim"),
+        ({"hidden": 10**6}, "hidden"),
+        ({"hidden": 4096, "downsamples": 5, "data_shape": (1, 64, 64)}, "hidden"),
+        ({"downsamples": 10**9}, "downsamples"),
+        ({"mlp_hidden": 10**6}, "mlp_hidden"),
+        ({"mlp_depth": 65}, "mlp_depth"),
+        ({"levels": 10**9}, "levels"),
+        ({"iwae_k": 10**9}, "iwae_k"),
+        ({"data_shape": (1, 8, 10**5)}, "data_shape"),
+        ({"data_shape": (2**25,)}, "data_shape"),
+        ({"beta": float("nan")}, "beta"),
+        ({"hidden": "8"}, "hidden"),
+        ({"dropout": None}, "dropout"),
+        ({"data_shape": (1.5, 8)}, "data_shape"),
+        ({"output": 1}, "output"),
+    ],
+)
+def test_config_refuses_huge_sizes_and_wrong_types_naming_the_field(fields, field) -> None:
+    with pytest.raises(genplug.ConfigError, match=rf"VAEConfig\.{field}\b"):
+        VAEConfig(**fields)
+
+
+@pytest.mark.parametrize(("field", "value"), [("latent_dim", 10**9), ("mlp_hidden", 10**6)])
+def test_a_crafted_config_json_is_refused_before_anything_is_built(tmp_path, field, value) -> None:
+    make("mlp-points").save_pretrained(tmp_path)
+    document = json.loads((tmp_path / "config.json").read_text())
+    document["config"][field] = value
+    (tmp_path / "config.json").write_text(json.dumps(document))
+    start = time.perf_counter()
+    with pytest.raises(genplug.ModelFileError, match=rf"VAEConfig\.{field} must be in"):
+        genplug.load(tmp_path)
+    assert time.perf_counter() - start < 1.0
 
 
 def test_auto_choices_follow_the_data() -> None:

@@ -12,12 +12,29 @@ import attrs
 import torch
 
 import genplug
+from genplug import ConfigError
+from genplug import validators as v
+
+__all__ = ["ToyConfig", "ToyGaussian"]
+
+MAX_SIZE = 65_536  # bound on a side and on hidden, far above any use
+MAX_ELEMENTS = 2**24  # bound on the elements of one example
 
 
 @attrs.frozen
 class ToyConfig:
-    data_shape: tuple[int, ...] = attrs.field(default=(2,), converter=tuple)  # shape of one example
-    hidden: int = 4  # size of an unused-by-sampling layer, so that tensors can mis-shape
+    # shape of one example; each side at most MAX_SIZE, at most MAX_ELEMENTS elements in all
+    data_shape: tuple[int, ...] = attrs.field(default=(2,), converter=tuple, validator=v.shape)
+    hidden: int = attrs.field(  # size of an unused-by-sampling layer, so that tensors can mis-shape
+        default=4, validator=v.in_range(1, MAX_SIZE)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
+            raise ConfigError(
+                f"ToyConfig.data_shape={self.data_shape!r} is too large: each side at most {MAX_SIZE}, "
+                f"at most {MAX_ELEMENTS} elements"
+            )
 
 
 class ToyGaussian(genplug.Model):

@@ -2,6 +2,8 @@
 
 import genplug
 
+__all__ = ["GENPLUG_API", "register_architectures"]
+
 GENPLUG_API = 1
 
 

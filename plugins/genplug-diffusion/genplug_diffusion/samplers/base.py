@@ -34,6 +34,8 @@ from genplug import GenplugError, IncompatibleError
 from genplug_diffusion.plugin import REQUIRES  # declared there, where registration needs it without torch
 from genplug_diffusion.schedules import PREDICTION_TYPES, check_steps
 
+__all__ = ["DiffusionSampler", "check_clip_sample", "randn", "split_prediction", "steps_and_next"]
+
 _MEMBERS = ("num_train_timesteps", "alphas_cumprod", "event_shape", "device", "predict")
 
 
@@ -50,7 +52,10 @@ class DiffusionSampler:
     clip_sample: float | bool | None = None
 
     def check(self, model: Any) -> None:
-        """Raise :class:`genplug.IncompatibleError` unless ``model`` is a denoiser this can run."""
+        """Raise :class:`genplug.IncompatibleError` unless ``model`` is a denoiser this can run.
+
+        :func:`genplug.get_sampler` calls it, the one place a sampler is checked against a model.
+        """
         label = getattr(model, "architecture", None) or type(model).__name__
         for attribute, allowed in self.requires.items():
             value = getattr(model, attribute, None)
@@ -85,9 +90,9 @@ class DiffusionSampler:
         """``n`` samples ``(n, *model.event_shape)`` in the denoiser's space.
 
         x_T is drawn first from ``generator``, then any noise the sampler adds, so one
-        seed gives the same samples every time.
+        seed gives the same samples every time. ``model`` is not checked here: get the
+        sampler with ``genplug.get_sampler(sampler, model)``, which runs :meth:`check` once.
         """
-        self.check(model)
         dtype = getattr(model, "dtype", torch.float32)
         x = randn((n, *model.event_shape), generator=generator, device=model.device, dtype=dtype)
         return self.denoise(model, x, steps=steps, generator=generator)
@@ -104,9 +109,9 @@ class DiffusionSampler:
 
         The loop runs under ``torch.inference_mode`` (no autograd bookkeeping at all);
         the result is cloned outside it, so it is an ordinary tensor that later code
-        may use in autograd.
+        may use in autograd. Like ``__call__``, it trusts ``genplug.get_sampler`` to have
+        checked ``model``.
         """
-        self.check(model)
         timesteps = self.timesteps(model.num_train_timesteps, self._steps(model, steps))
         with torch.inference_mode():
             x0 = self._loop(model, x, timesteps, generator)

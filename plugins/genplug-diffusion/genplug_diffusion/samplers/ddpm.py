@@ -36,6 +36,8 @@ from genplug import GenplugError
 from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, randn, split_prediction, steps_and_next
 from genplug_diffusion.schedules import SPACINGS, spaced_timesteps
 
+__all__ = ["DDPM", "VARIANCES"]
+
 VARIANCES = ("small", "large")
 
 

@@ -39,6 +39,8 @@ from genplug import GenplugError
 from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, split_prediction
 from genplug_diffusion.schedules import SPACINGS, solver_timesteps
 
+__all__ = ["DPMSolverPP"]
+
 
 class DPMSolverPP(DiffusionSampler):
     """The multistep DPM-Solver++ sampler (``dpm-solver++``); 20 steps by default.

@@ -41,6 +41,8 @@ from genplug import GenplugError
 from genplug_diffusion.samplers.base import DiffusionSampler, check_clip_sample, split_prediction
 from genplug_diffusion.schedules import SPACINGS, solver_timesteps
 
+__all__ = ["UniPC"]
+
 
 class UniPC(DiffusionSampler):
     """The UniPC multistep predictor-corrector sampler (``unipc``); 20 steps by default.
