@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genplug import _validators as validators
+from genplug import validators
 from genplug._api import create, default_weights, get_sampler, load, sample
 from genplug._errors import ConfigError, GenplugError, IncompatibleError, ModelFileError, PluginError
 from genplug._folder import save as save_model

@@ -30,6 +30,7 @@ folder per component::
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,6 +60,11 @@ class CompositeConfig:
 
 def _name(obj: Any) -> str:
     return getattr(obj, "architecture", None) or type(obj).__name__
+
+
+def _takes(method: Any, keyword: str) -> bool:
+    params = inspect.signature(method).parameters
+    return keyword in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _article(noun: str) -> str:
@@ -148,15 +154,17 @@ class Composite(Model):
         steps = steps if steps is not None else self.config.steps
         options: dict[str, Any] = {}
         if sampler is not None:
-            try:
-                options["sampler"] = get_sampler(sampler, self.prior)
-            except IncompatibleError as exc:
+            if not _takes(self.prior.sample, "sampler"):
                 raise IncompatibleError(
-                    f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}"
-                ) from None
+                    f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: it has one sampling procedure"
+                )
+            options["sampler"] = sampler
         if steps is not None:
             options["steps"] = steps
-        return self.prior.sample(n, generator=generator, **options)
+        try:  # the prior checks the sampler (genplug.get_sampler), once
+            return self.prior.sample(n, generator=generator, **options)
+        except IncompatibleError as exc:
+            raise IncompatibleError(f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}") from None
 
     def decode(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents to data space: the encoder's ``decode``. Subclasses may draw instead."""

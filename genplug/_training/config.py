@@ -10,7 +10,7 @@ import attrs
 
 from genplug._configs import config_from_dict
 from genplug._errors import ConfigError, GenplugError, shown
-from genplug._validators import at_least, one_of, positive
+from genplug.validators import at_least, one_of, positive
 
 __all__ = ["SCHEDULES", "TrainConfig", "config_for"]
 

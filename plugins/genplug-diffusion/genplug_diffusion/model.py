@@ -83,7 +83,7 @@ class DiffusionConfig:
         validator=v.one_of(*schedules.SCHEDULES),
     )
     num_train_timesteps: int = attrs.field(  # T, the diffusion steps, in [2, MAX_TIMESTEPS]
-        default=1000, validator=v.in_range(2, MAX_TIMESTEPS)
+        default=1000, validator=v.in_range(2, MAX_TIMESTEPS, integer=True)
     )
     beta_start: float = attrs.field(  # first β of the linear schedule, in (0, 1)
         default=1e-4, validator=v.in_range(0, 1, open_low=True, open_high=True)
@@ -91,18 +91,24 @@ class DiffusionConfig:
     beta_end: float = attrs.field(  # last β of the linear schedule, in (0, 1): β >= 1 makes NaN samples
         default=0.02, validator=v.in_range(0, 1, open_low=True, open_high=True)
     )
-    channels: int = attrs.field(default=32, validator=v.in_range(1, MAX_SIZE))  # UNet: width of the first level
+    channels: int = attrs.field(
+        default=32, validator=v.in_range(1, MAX_SIZE, integer=True)
+    )  # UNet: width of the first level
     # UNet: width multiplier per level; default halves to 4x4; the widest level has at most MAX_SIZE channels
     channel_mults: tuple[int, ...] = attrs.field(
         default=attrs.Factory(_default_mults, takes_self=True), converter=tuple
     )
-    res_blocks: int = attrs.field(default=1, validator=v.in_range(1, MAX_BLOCKS))  # UNet: residual blocks per level
+    res_blocks: int = attrs.field(
+        default=1, validator=v.in_range(1, MAX_BLOCKS, integer=True)
+    )  # UNet: residual blocks per level
     attention_heads: int = attrs.field(  # UNet: heads of the middle attention; they divide its width
-        default=4, validator=v.in_range(1, MAX_SIZE)
+        default=4, validator=v.in_range(1, MAX_SIZE, integer=True)
     )
     dropout: float = attrs.field(default=0.0, validator=v.fraction)  # UNet: dropout in the residual blocks
-    hidden: int = attrs.field(default=128, validator=v.in_range(1, MAX_SIZE))  # MLP: width of the residual stream
-    mlp_blocks: int = attrs.field(default=3, validator=v.in_range(1, MAX_BLOCKS))  # MLP: residual blocks
+    hidden: int = attrs.field(
+        default=128, validator=v.in_range(1, MAX_SIZE, integer=True)
+    )  # MLP: width of the residual stream
+    mlp_blocks: int = attrs.field(default=3, validator=v.in_range(1, MAX_BLOCKS, integer=True))  # MLP: residual blocks
     data_center: float = attrs.field(  # subtracted from data before diffusion: 0.5 for images, else 0
         default=attrs.Factory(lambda c: 0.5 if _is_image(c) else 0.0, takes_self=True), validator=v.finite
     )

@@ -61,7 +61,7 @@ def test_shape_dependent_defaults():
         ({"denoiser": "unet", "data_shape": (2,)}, "denoiser='unet' needs images"),
         ({"data_shape": (1, 10, 10), "channel_mults": (1, 2, 2)}, "10x10 is not divisible by 4"),
         ({"attention_heads": 3}, "must divide the lowest level's width"),
-        ({"num_train_timesteps": 1}, "num_train_timesteps must be in [2, 100000], got 1"),
+        ({"num_train_timesteps": 1}, "num_train_timesteps must be an integer in [2, 100000], got 1"),
         ({"clip_sample": -1.0}, "clip_sample must be a positive number"),
     ],
 )
@@ -101,7 +101,7 @@ def test_a_crafted_config_json_is_refused_before_anything_is_built(tmp_path, fie
     document["config"][field] = value
     (tmp_path / "config.json").write_text(json.dumps(document))
     start = time.perf_counter()
-    with pytest.raises(genplug.ModelFileError, match=rf"DiffusionConfig\.{field} must be in"):
+    with pytest.raises(genplug.ModelFileError, match=rf"DiffusionConfig\.{field} must be an integer in"):
         genplug.load(tmp_path)
     assert time.perf_counter() - start < 1.0
 

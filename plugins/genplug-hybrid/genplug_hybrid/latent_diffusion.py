@@ -133,7 +133,7 @@ class LatentDiffusionConfig(genplug.CompositeConfig):
     output: str = attrs.field(default="draw", validator=v.one_of(*OUTPUTS))  # decode to x ~ p(x | z), or E[x | z]
     sampler: str | None = "unipc"  # the prior's default sampler
     steps: int | None = attrs.field(  # the default number of sampler steps, at most MAX_STEPS
-        default=20, validator=attrs.validators.optional(v.in_range(1, MAX_STEPS))
+        default=20, validator=attrs.validators.optional(v.in_range(1, MAX_STEPS, integer=True))
     )
     standardize: bool = True  # fit() measures latent_mean and latent_std on the data when they are unset
     latent_mean: tuple[float, ...] | None = attrs.field(  # per-dimension shift of the latents; None: 0

@@ -204,7 +204,7 @@ def test_config_refuses_huge_sizes_and_wrong_types_naming_the_field(fields, fiel
 
 
 def test_a_huge_prior_is_refused_by_its_config_before_it_is_built(tiny_vae):
-    with pytest.raises(genplug.ModelFileError, match=r"DiffusionConfig\.hidden must be in \[1, 65536\]"):
+    with pytest.raises(genplug.ModelFileError, match=r"DiffusionConfig\.hidden must be an integer in \[1, 65536\]"):
         LatentDiffusion(_config(prior={"hidden": 10**6}), encoder=tiny_vae())
 
 

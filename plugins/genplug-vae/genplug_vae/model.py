@@ -66,20 +66,26 @@ class VAEConfig:
 
     # (C, H, W) images or (D,) vectors; each side at most MAX_SIZE, at most MAX_ELEMENTS elements in all
     data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple, validator=v.shape)
-    latent_dim: int = attrs.field(default=8, validator=v.in_range(1, MAX_SIZE))  # size of the latent vector z
+    latent_dim: int = attrs.field(
+        default=8, validator=v.in_range(1, MAX_SIZE, integer=True)
+    )  # size of the latent vector z
     network: str = attrs.field(default="auto", validator=v.one_of("auto", "conv", "mlp"))  # auto: conv for (C, H, W)
     hidden: int = attrs.field(  # conv: first-stage channels (doubled per downsample); the last stage's <= MAX_SIZE
-        default=8, validator=v.in_range(1, MAX_SIZE)
+        default=8, validator=v.in_range(1, MAX_SIZE, integer=True)
     )
-    downsamples: int = attrs.field(default=2, validator=v.in_range(0, MAX_DOWNSAMPLES))  # conv: stride-2 stages
-    mlp_hidden: int = attrs.field(default=64, validator=v.in_range(1, MAX_SIZE))  # width of the fully connected layers
+    downsamples: int = attrs.field(
+        default=2, validator=v.in_range(0, MAX_DOWNSAMPLES, integer=True)
+    )  # conv: stride-2 stages
+    mlp_hidden: int = attrs.field(
+        default=64, validator=v.in_range(1, MAX_SIZE, integer=True)
+    )  # width of the fully connected layers
     mlp_depth: int = attrs.field(  # mlp network: hidden layers in encoder and decoder
-        default=2, validator=v.in_range(1, MAX_DEPTH)
+        default=2, validator=v.in_range(1, MAX_DEPTH, integer=True)
     )
     dropout: float = attrs.field(default=0.0, validator=v.fraction)  # dropout on the fully connected hidden layers
     likelihood: str = attrs.field(default="auto", validator=v.one_of("auto", *LIKELIHOODS))  # auto: see likelihood_name
     levels: int = attrs.field(  # logistic: values k/(levels-1); 8-bit: 256; at most MAX_SIZE (16-bit)
-        default=17, validator=v.in_range(2, MAX_SIZE)
+        default=17, validator=v.in_range(2, MAX_SIZE, integer=True)
     )
     min_scale: float = attrs.field(default=1e-3, validator=v.positive)  # gaussian: floor on the decoder's std
     beta: float = attrs.field(default=1.0, validator=v.positive)  # weight of the KL term in the training loss

@@ -202,7 +202,7 @@ def test_bounds_chunking_does_not_change_the_result() -> None:
 
 
 def test_config_errors_name_the_field() -> None:
-    with pytest.raises(genplug.ModelFileError, match=r"latent_dim must be in \[1, 65536\], got 0"):
+    with pytest.raises(genplug.ModelFileError, match=r"latent_dim must be an integer in \[1, 65536\], got 0"):
         genplug.create("vae", latent_dim=0)
     with pytest.raises(genplug.ModelFileError, match="likelihood='poisson'; choose one of 'auto', 'bernoulli'"):
         genplug.create("vae", likelihood="poisson")
@@ -244,7 +244,7 @@ def test_a_crafted_config_json_is_refused_before_anything_is_built(tmp_path, fie
     document["config"][field] = value
     (tmp_path / "config.json").write_text(json.dumps(document))
     start = time.perf_counter()
-    with pytest.raises(genplug.ModelFileError, match=rf"VAEConfig\.{field} must be in"):
+    with pytest.raises(genplug.ModelFileError, match=rf"VAEConfig\.{field} must be an integer in"):
         genplug.load(tmp_path)
     assert time.perf_counter() - start < 1.0
 

@@ -26,7 +26,7 @@ class ToyConfig:
     # shape of one example; each side at most MAX_SIZE, at most MAX_ELEMENTS elements in all
     data_shape: tuple[int, ...] = attrs.field(default=(2,), converter=tuple, validator=v.shape)
     hidden: int = attrs.field(  # size of an unused-by-sampling layer, so that tensors can mis-shape
-        default=4, validator=v.in_range(1, MAX_SIZE)
+        default=4, validator=v.in_range(1, MAX_SIZE, integer=True)
     )
 
     def __attrs_post_init__(self) -> None:

@@ -44,15 +44,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """A number that is not NaN or infinite (any int is, however large)."""
+    return _number(value) and (isinstance(value, int) or math.isfinite(value))
+
+
 def positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A finite number > 0."""
-    if not _number(value) or not math.isfinite(value) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise ConfigError(f"{_where(instance, attribute)} must be a positive number, got {shown(value)}")
 
 
 def finite(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A finite number (not NaN, not infinite)."""
-    if not _number(value) or not math.isfinite(value):
+    if not _finite(value):
         raise ConfigError(f"{_where(instance, attribute)} must be a finite number, got {shown(value)}")
 
 
@@ -68,25 +73,30 @@ def unit_interval(instance: Any, attribute: attrs.Attribute, value: Any) -> None
         raise ConfigError(f"{_where(instance, attribute)} must be in [0, 1], got {shown(value)}")
 
 
-def at_least(minimum: float) -> Validator:
-    """A number >= ``minimum`` (an int field stays an int: ``at_least(0)`` for counts)."""
+def at_least(minimum: float, *, integer: bool = False) -> Validator:
+    """A number >= ``minimum``; with ``integer``, an int (``at_least(0, integer=True)`` for counts)."""
+    what = "an integer" if integer else "a number"
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not _number(value) or not math.isfinite(value) or value < minimum:
-            raise ConfigError(f"{_where(instance, attribute)} must be at least {minimum}, got {shown(value)}")
+        if not _finite(value) or value < minimum or (integer and not isinstance(value, int)):
+            raise ConfigError(f"{_where(instance, attribute)} must be {what} >= {minimum}, got {shown(value)}")
 
     return check
 
 
-def in_range(low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> Validator:
-    """A number between ``low`` and ``high`` (inclusive unless ``open_low``/``open_high``)."""
-    interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+def in_range(
+    low: float, high: float, *, open_low: bool = False, open_high: bool = False, integer: bool = False
+) -> Validator:
+    """A number between ``low`` and ``high`` (inclusive unless ``open_low``/``open_high``);
+    with ``integer``, an int."""
+    bounds = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+    interval = f"{'an integer' if integer else 'a number'} in {bounds}"
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        ok = _number(value) and math.isfinite(value)
+        ok = _finite(value) and (not integer or isinstance(value, int))
         ok = ok and (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
         if not ok:
-            raise ConfigError(f"{_where(instance, attribute)} must be in {interval}, got {shown(value)}")
+            raise ConfigError(f"{_where(instance, attribute)} must be {interval}, got {shown(value)}")
 
     return check
 
