@@ -75,7 +75,7 @@ _REPO = re.compile(rf"(?P<repo>{_REPO_PART}/{_REPO_PART})(?:@(?P<revision>[A-Za-
 
 
 def parse_hub_id(ref: str) -> tuple[str, str | None] | None:
-    """``"org/name@rev"`` -> ``("org/name", "rev")``; ``None`` when it is not a Hub id.
+    r"""``"org/name@rev"`` -> ``("org/name", "rev")``; ``None`` when it is not a Hub id.
 
     The whole string must match (a trailing newline does not), the repository id must
     follow the Hub's rules, and a revision may not climb out of the cache (``..``), be
