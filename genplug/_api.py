@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "architecture_class",
+    "check_conditions",
     "construct",
     "create",
     "default_weights",
@@ -324,20 +325,70 @@ def _max_samples(n: int, model: Any) -> None:
         )
 
 
+def check_conditions(model: Any, n: int, condition: dict[str, Any]) -> dict[str, Any]:
+    """The model's conditions from ``condition``, checked: a name the model does not take is
+    refused, and a class label (one int for all samples, or one per sample) becomes a
+    ``(n,)`` int64 tensor on the model's device, each label in ``range(classes)``."""
+    import torch  # on use: `import genplug` imports this module and must not import torch
+
+    declared = dict(getattr(model, "conditions", None) or {})
+    name = getattr(model, "architecture", None) or type(model).__name__
+    checked: dict[str, Any] = {}
+    for key, value in condition.items():
+        if key not in declared:
+            takes = ", ".join(declared) or "none: it is unconditional"
+            raise GenplugError(f"model {name!r} takes no condition {shown(key, limit=40)}; its conditions: {takes}")
+        spec = declared[key]
+        if getattr(spec, "kind", None) != "class":
+            checked[key] = value
+            continue
+        try:
+            labels = torch.as_tensor(value, dtype=torch.long).flatten()
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise GenplugError(
+                f"{key}={shown(value, limit=60)}: a class label is an int (or one int per sample)"
+            ) from None
+        if labels.numel() == 1:
+            labels = labels.expand(n)
+        if labels.numel() != n:
+            raise GenplugError(f"{key}: {labels.numel()} labels for {n} samples; give one label, or one per sample")
+        classes = spec.classes
+        bad = labels[(labels < 0) | (labels >= classes)] if classes is not None else labels[labels < 0]
+        if bad.numel():
+            raise GenplugError(
+                f"{key}={int(bad[0])} is out of range: model {name!r} takes labels 0 to {(classes or 1) - 1}"
+            )
+        checked[key] = labels.to(getattr(model, "device", "cpu"))
+    return checked
+
+
 def sample(
     model: Any,
     n: int,
     *,
     sampler: str | Any | None = None,
     steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
     generator: torch.Generator | None = None,
+    **condition: Any,
 ) -> torch.Tensor:
     """Draw ``n`` samples without gradients, in eval mode, with the model's default or a named sampler.
 
-    A model that offers samplers takes ``sampler=`` and ``steps=`` in its ``sample``
-    method; those keywords are passed only when given. The model is put in eval mode
-    (dropout off, batch-norm statistics fixed) while sampling and restored afterwards.
-    Samples that are not finite are refused.
+    Arguments:
+        model: any :class:`genplug.Generator`.
+        n: how many samples.
+        sampler: a registered sampler name (or object) for models that offer samplers.
+        steps: sampler steps, for samplers that take them (``takes_steps``).
+        sampler_options: the sampler's options, e.g. ``{"eta": 0.5}`` or
+            ``{"temperature": 0.8, "top_p": 0.9}``.
+        generator: a seeded ``torch.Generator``: the same seed gives the same samples.
+        condition: the model's conditions, e.g. ``label=3`` (for all samples) or
+            ``label=[0, 1, 2, ...]`` (one per sample).
+
+    The keywords ``sampler``, ``steps`` and ``sampler_options`` are passed to the model's
+    ``sample`` only when given. The model is put in eval mode (dropout off, batch-norm
+    statistics fixed) while sampling and restored afterwards. Samples that are not
+    finite are refused.
 
     Example:
         >>> import torch, genplug
@@ -350,28 +401,40 @@ def sample(
         Traceback (most recent call last):
         ...
         genplug._errors.GenplugError: n must be a positive integer, got 0
+        >>> genplug.sample(model, 2, label=3)
+        Traceback (most recent call last):
+        ...
+        genplug._errors.GenplugError: model 'vae' takes no condition 'label'; its conditions: none: it is unconditional
     """
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise GenplugError(f"n must be a positive integer, got {shown(n)}")
     _max_samples(n, model)
     import inspect
 
-    # on use: `import genplug` imports this module and must not import torch
-    import torch
+    import torch  # on use, as above
 
+    name = getattr(model, "architecture", type(model).__name__)
     kwargs: dict[str, Any] = {}
     if sampler is not None:
         kwargs["sampler"] = sampler
+        spec = registry().samplers.get(sampler) if isinstance(sampler, str) else None
+        if spec is not None and steps is not None and not spec.takes_steps:
+            raise GenplugError(f"sampler {sampler!r} takes no steps; leave --steps out")
     if steps is not None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
             raise GenplugError(f"steps must be a positive integer, got {shown(steps)}")
         kwargs["steps"] = steps
+    if sampler_options:
+        if not isinstance(sampler_options, dict):
+            raise GenplugError(f"sampler_options is a dict such as {{'eta': 0.5}}, got {shown(sampler_options)}")
+        kwargs["sampler_options"] = dict(sampler_options)
     params = inspect.signature(model.sample).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     refused = [k for k in kwargs if k not in params and not takes_any]
     if refused:
-        name = getattr(model, "architecture", type(model).__name__)
-        raise GenplugError(f"model {name!r} has a single sampling procedure; it takes no {' or '.join(refused)}")
+        words = " or ".join(k.replace("_", " ") for k in refused)
+        raise GenplugError(f"model {name!r} has a single sampling procedure; it takes no {words}")
+    kwargs.update(check_conditions(model, n, condition))
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()
@@ -382,7 +445,6 @@ def sample(
         if was_training:
             model.train()
     if torch.is_tensor(x) and x.is_floating_point() and not torch.isfinite(x).all():
-        name = getattr(model, "architecture", type(model).__name__)
         raise GenplugError(
             f"model {name!r} drew samples that are not finite (NaN or inf): its weights or config are broken "
             "(check config values such as the noise schedule), or it diverged in training."

@@ -148,8 +148,10 @@ class Composite(Model):
         generator: torch.Generator | None = None,
         sampler: str | Any | None = None,
         steps: int | None = None,
+        sampler_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
-        """``n`` latents from the prior, ``(n, *latent_shape)``, with ``sampler`` if given."""
+        """``n`` latents from the prior, ``(n, *latent_shape)``, with ``sampler`` (and its
+        options) if given."""
         sampler = sampler if sampler is not None else self.config.sampler
         steps = steps if steps is not None else self.config.steps
         options: dict[str, Any] = {}
@@ -161,6 +163,8 @@ class Composite(Model):
             options["sampler"] = sampler
         if steps is not None:
             options["steps"] = steps
+        if sampler_options:
+            options["sampler_options"] = sampler_options
         try:  # the prior checks the sampler (genplug.get_sampler), once
             return self.prior.sample(n, generator=generator, **options)
         except IncompatibleError as exc:
@@ -177,11 +181,11 @@ class Composite(Model):
         generator: torch.Generator | None = None,
         sampler: str | Any | None = None,
         steps: int | None = None,
+        sampler_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` latents from the prior (with ``sampler`` if given) and decode them."""
-        return self.decode(
-            self.sample_latents(n, generator=generator, sampler=sampler, steps=steps), generator=generator
-        )
+        z = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options)
+        return self.decode(z, generator=generator)
 
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The latent the prior is trained on: the posterior mean, or a posterior sample."""

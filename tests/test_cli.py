@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
+import genplug
 from genplug._cli import cli
 
 
@@ -171,3 +173,46 @@ def test_subprocess_run_and_help_stay_light(tmp_path):
         and bad.stderr.strip().splitlines() == ["Error: unknown architecture 'nope'; known: toy-gaussian."]
         or "unknown architecture 'nope'" in bad.stderr
     )
+
+
+def test_labels_reach_the_model_in_training_and_sampling(runner, tmp_path):
+    out = tmp_path / "cond"
+    result = runner.invoke(
+        cli, ["train", "toy-gaussian", "--data", "digits", "--steps", "60", "-c", "classes=10", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    model = genplug.load(out)
+    assert set(model.conditions) == {"label"}
+    threes = genplug.sample(model, 200, label=3, generator=torch.Generator().manual_seed(0))
+    sevens = genplug.sample(model, 200, label=7, generator=torch.Generator().manual_seed(0))
+    data = genplug.load_data("digits")
+    for label, drawn in ((3, threes), (7, sevens)):  # each class's samples are nearest that class's mean
+        means = torch.stack([data.x[data.y == k].mean(0) for k in range(10)])
+        distances = ((drawn.mean(0, keepdim=True) - means) ** 2).flatten(1).sum(1)
+        assert int(distances.argmin()) == label
+    path = tmp_path / "threes.npy"
+    result = runner.invoke(cli, ["run", "toy-gaussian", "-w", str(out), "--label", "3", "-n", "4", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    again = tmp_path / "again.npy"
+    result = runner.invoke(
+        cli, ["run", "toy-gaussian", "-w", str(out), "--condition", "label=3", "-n", "4", "-o", str(again)]
+    )
+    assert result.exit_code == 0 and path.read_bytes() == again.read_bytes()
+
+
+def test_bad_conditions_get_one_line(runner, tmp_path):
+    out = str(tmp_path / "x.npy")
+    assert "takes no class label" in _bad(runner, "run", "toy-gaussian", "--label", "3", "-o", out)
+    assert "takes no condition 'colour'" in _bad(runner, "run", "toy-gaussian", "--condition", "colour=1", "-o", out)
+    assert "single sampling procedure; it takes no sampler options" in _bad(
+        runner, "run", "toy-gaussian", "--sampler-option", "eta=0.5", "-o", out
+    )
+    model = genplug.create("toy-gaussian", data_shape=(2,), classes=10)
+    with pytest.raises(
+        genplug.GenplugError, match="label=10 is out of range: model 'toy-gaussian' takes labels 0 to 9"
+    ):
+        genplug.sample(model, 2, label=10)
+    with pytest.raises(genplug.GenplugError, match="3 labels for 2 samples"):
+        genplug.sample(model, 2, label=[1, 2, 3])
+    with pytest.raises(genplug.GenplugError, match="has no labels"):
+        genplug.train(model, "moons", {"steps": 2}, progress=False)

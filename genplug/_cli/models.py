@@ -24,6 +24,34 @@ MAX_RUN_SAMPLES = 1_000_000
 MAX_EVAL_SAMPLES = 100_000
 
 
+def _sampling_options(command: Any) -> Any:
+    """``--label``, ``--condition`` and ``--sampler-option``, shared by run and eval."""
+    for option in reversed(
+        (
+            click.option("--label", type=int, help="Class label of every sample (a model with a class condition)."),
+            click.option("--condition", "condition_pairs", multiple=True, metavar="KEY=VALUE",
+                         help="A condition of the model, JSON-parsed (e.g. label=3)."),
+            click.option("--sampler-option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+                         help="An option of the sampler, JSON-parsed (e.g. eta=0.5, temperature=0.8)."),
+        )
+    ):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _conditions(model: Any, label: int | None, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """The conditions from ``--condition`` and ``--label`` (the model's class condition)."""
+    conditions = parse_pairs(pairs, "--condition")
+    if label is not None:
+        declared = getattr(model, "conditions", None) or {}
+        classes = [name for name, c in declared.items() if getattr(c, "kind", None) == "class"]
+        if not classes:
+            name = getattr(model, "architecture", type(model).__name__)
+            raise GenplugError(f"--label: model {name!r} takes no class label (it is unconditional)")
+        conditions[classes[0]] = label
+    return conditions
+
+
 def _check_device(device: str) -> None:
     resolve_device(device)
 
@@ -42,6 +70,7 @@ def _check_device(device: str) -> None:
 @click.option("--interpolate", is_flag=True, help="Encoders: a strip of n images between two test examples.")
 @click.option("--data", default="digits", show_default=True, help="Dataset for --interpolate.")
 @click.option("--output", "-o", required=True, type=click.Path(), help=".png grid, or .npy/.safetensors raw samples.")
+@_sampling_options
 def run(
     architecture: str,
     weights: str | None,
@@ -53,9 +82,13 @@ def run(
     interpolate: bool,
     data: str,
     output: str,
+    label: int | None,
+    condition_pairs: tuple[str, ...],
+    option_pairs: tuple[str, ...],
 ) -> None:
     """Sample from a model and write a grid image or the raw samples."""
     check_output_path(output)
+    sampler_options = parse_pairs(option_pairs, "--sampler-option")
     reg().architecture(architecture)
     if sampler is not None:
         reg().sampler(sampler)  # an unknown sampler fails before anything loads
@@ -68,7 +101,8 @@ def run(
     if interpolate:
         x = _interpolate(model, architecture, data, n, seed, g)
     else:
-        x = sample(model, n, sampler=sampler, steps=steps, generator=g)
+        conditions = _conditions(model, label, condition_pairs)
+        x = sample(model, n, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=g, **conditions)
     path = save_samples(x, output, nrow=len(x) if interpolate else None)
     click.echo(f"wrote {len(x)} samples to {path}")
 
@@ -101,12 +135,20 @@ def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g:
 @click.option("--batch-size", type=click.IntRange(min=1))
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
-@click.option("--ema", type=float, help="EMA decay, e.g. 0.999.")
+@click.option("--ema", help="EMA decay, e.g. 0.999; none: no EMA (whatever the model's defaults).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule after the warm-up.")
+@click.option("--warmup-steps", type=click.IntRange(min=0), help="Linear learning-rate warm-up.")
+@click.option("--clip-grad", type=float, help="Clip every optimizer's gradient norm to this.")
+@click.option("--preview-every", type=click.IntRange(min=1), help="Steps between previews (grid + FD) in OUT.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1))
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/ARCH-DATA).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--device", "-d", default="cpu", show_default=True)
 @click.option("--config", "-c", "config_pairs", multiple=True, metavar="KEY=VALUE", help="Model config field.")
+@click.option(
+    "--train-option", "-t", "train_pairs", multiple=True, metavar="KEY=VALUE",
+    help="One of the model's own training options (see `genplug info ARCH`).",
+)  # fmt: skip
 def train(
     architecture: str,
     data: str,
@@ -114,18 +156,29 @@ def train(
     batch_size: int | None,
     lr: float | None,
     seed: int,
-    ema: float | None,
+    ema: str | None,
+    schedule: str | None,
+    warmup_steps: int | None,
+    clip_grad: float | None,
+    preview_every: int | None,
     checkpoint_every: int | None,
     out: str | None,
     resume: bool,
     device: str,
     config_pairs: tuple[str, ...],
+    train_pairs: tuple[str, ...],
 ) -> None:
     """Train an architecture on a dataset; checkpoints go to OUT, --resume continues."""
     reg().architecture(architecture)
     if not data.strip():
         raise click.BadParameter("give a dataset name, a folder of images or a .npy file", param_hint="--data")
     model_config = parse_pairs(config_pairs, "--config")
+    train_options = parse_pairs(train_pairs, "--train-option")
+    if ema is not None and ema.strip().lower() not in ("none", "off"):
+        try:
+            ema = float(ema)  # type: ignore[assignment]
+        except ValueError:
+            raise click.BadParameter(f"{shown(ema)}: a decay such as 0.999, or none", param_hint="--ema") from None
     _check_device(device)
     from genplug._training.loop import train as run_training  # torch-backed: on use
 
@@ -136,8 +189,13 @@ def train(
         "lr": lr,
         "seed": seed,
         "ema": ema,
+        "schedule": schedule,
+        "warmup_steps": warmup_steps,
+        "clip_grad": clip_grad,
+        "preview_every": preview_every,
         "checkpoint_every": checkpoint_every,
         "device": device,
+        "options": train_options or None,
     }
     command = "genplug train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else None
     run_training(
@@ -182,6 +240,7 @@ def _default_data(model: Any, architecture: str) -> str:
 @click.option("--metric", "metrics", multiple=True, help="Metric names (default: every one that applies).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--save", type=click.Path(), help="Also write the figures as JSON to this file.")
+@_sampling_options
 def eval_(
     architecture: str,
     weights: str | None,
@@ -194,6 +253,9 @@ def eval_(
     metrics: tuple[str, ...],
     as_json: bool,
     save: str | None,
+    label: int | None,
+    condition_pairs: tuple[str, ...],
+    option_pairs: tuple[str, ...],
 ) -> None:
     """Score a model: FD, confidence and coverage for digits; NLL with its kind."""
     if save is not None:

@@ -273,7 +273,7 @@ class DiffusionModel(genplug.Model):
         generator: torch.Generator | None = None,
         sampler: str | Any = "ddim",
         steps: int | None = None,
-        **sampler_options: Any,
+        sampler_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """``n`` samples ``(n, *event_shape)`` in data space (images in [0, 1]).
 
@@ -283,9 +283,9 @@ class DiffusionModel(genplug.Model):
             sampler: a registered sampler name (``ddim``, ``ddpm``, ``dpm-solver++``,
                 ``unipc``, ...) or a sampler object.
             steps: the number of sampling steps; the sampler's default if ``None``.
-            sampler_options: options of a sampler given by name, e.g. ``eta=0.5``.
+            sampler_options: options of a sampler given by name, e.g. ``{"eta": 0.5}``.
         """
-        chosen = genplug.get_sampler(sampler, self, **sampler_options)
+        chosen = genplug.get_sampler(sampler, self, **(sampler_options or {}))
         was_training = self.training
         self.eval()
         try:

@@ -192,11 +192,11 @@ def test_same_seed_same_samples(tiny_points, sampler):
 
 
 def test_sample_passes_options_to_the_sampler(tiny_points):
-    a = tiny_points.sample(4, sampler="ddim", steps=5, eta=1.0, generator=g(0))
-    b = tiny_points.sample(4, sampler="ddim", steps=5, eta=0.0, generator=g(0))
+    a = tiny_points.sample(4, sampler="ddim", steps=5, sampler_options={"eta": 1.0}, generator=g(0))
+    b = tiny_points.sample(4, sampler="ddim", steps=5, sampler_options={"eta": 0.0}, generator=g(0))
     assert not torch.allclose(a, b)
     with pytest.raises(genplug.GenplugError, match="eta must be >= 0"):
-        tiny_points.sample(2, sampler="ddim", eta=-1.0)
+        tiny_points.sample(2, sampler="ddim", sampler_options={"eta": -1.0})
 
 
 def test_sample_keeps_the_training_mode(tiny_points):

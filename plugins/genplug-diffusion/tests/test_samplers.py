@@ -79,7 +79,7 @@ def test_sampler_options_are_checked(build, message):
 
 def test_unknown_sampler_option_is_an_error(tiny_points):
     with pytest.raises(genplug.PluginError, match="does not take these options"):
-        tiny_points.sample(2, sampler="ddpm", eta=0.5)
+        tiny_points.sample(2, sampler="ddpm", sampler_options={"eta": 0.5})
 
 
 def test_steps_are_checked(gaussian):

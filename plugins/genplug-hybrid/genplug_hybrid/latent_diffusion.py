@@ -287,6 +287,7 @@ class LatentDiffusion(genplug.Composite):
         generator: torch.Generator | None = None,
         sampler: str | Any | None = None,
         steps: int | None = None,
+        sampler_options: dict[str, Any] | None = None,
         output: str | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` latents from the prior and decode them to ``(n, *event_shape)``.
@@ -297,9 +298,10 @@ class LatentDiffusion(genplug.Composite):
             sampler: a diffusion sampler by name (``ddpm``, ``ddim``, ``dpm-solver++``,
                 ``unipc``) or object; default ``config.sampler``.
             steps: sampler steps; default ``config.steps``.
+            sampler_options: the sampler's options, e.g. ``{"eta": 0.5}``.
             output: ``"draw"`` or ``"mean"``; default ``config.output`` (see :meth:`decode`).
         """
-        u = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps)
+        u = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options)
         return self.decode(u, generator=generator, output=output)
 
     # -- training ------------------------------------------------------------------------

@@ -28,6 +28,9 @@ class ToyConfig:
     hidden: int = attrs.field(  # size of an unused-by-sampling layer, so that tensors can mis-shape
         default=4, validator=v.in_range(1, MAX_SIZE, integer=True)
     )
+    classes: int = attrs.field(  # > 0: class-conditional, a mean per class (condition `label`)
+        default=0, validator=v.in_range(0, 1000, integer=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
@@ -48,10 +51,25 @@ class ToyGaussian(genplug.Model):
         self.mean = torch.nn.Parameter(torch.zeros(config.data_shape))
         self.log_scale = torch.nn.Parameter(torch.zeros(config.data_shape))
         self.extra = torch.nn.Linear(config.hidden, 1)
+        if config.classes:
+            self.class_mean = torch.nn.Parameter(torch.zeros(config.classes, *config.data_shape))
 
-    def sample(self, n, *, generator=None, temperature: float = 1.0):
+    @property
+    def conditions(self):
+        if not self.config.classes:
+            return {}
+        return {"label": genplug.Condition("class", classes=self.config.classes, description="the class to draw")}
+
+    def _mean(self, label):
+        if not self.config.classes:
+            return self.mean
+        return self.mean + self.class_mean[label]
+
+    def sample(self, n, *, generator=None, temperature: float = 1.0, label=None):
+        if self.config.classes and label is None:  # unconditional: the mixture over classes
+            label = torch.randint(0, self.config.classes, (n,), generator=generator, device=self.device)
         eps = torch.randn((n, *self.event_shape), generator=generator, device=self.device)
-        return self.mean + temperature * self.log_scale.exp() * eps
+        return self._mean(label) + temperature * self.log_scale.exp() * eps
 
     @property
     def latent_shape(self):
@@ -64,11 +82,14 @@ class ToyGaussian(genplug.Model):
     def decode(self, z):
         return self.mean + self.log_scale.exp() * z
 
-    def log_prob(self, x, *, kind=None, generator=None):
-        z = (x - self.mean) / self.log_scale.exp()
+    def log_prob(self, x, *, kind=None, generator=None, label=None):
+        if self.config.classes and label is None:  # the mixture with equal weights over the classes
+            every = torch.stack([self.log_prob(x, label=torch.full((len(x),), k)) for k in range(self.config.classes)])
+            return every.logsumexp(0) - math.log(self.config.classes)
+        z = (x - self._mean(label)) / self.log_scale.exp()
         lp = -0.5 * z**2 - self.log_scale - 0.5 * math.log(2 * math.pi)
         return lp.flatten(1).sum(1)
 
-    def loss(self, batch, *, generator=None):
+    def loss(self, batch, *, generator=None, label=None):
         # the unused layer takes part with weight 0, so that gradients reach every parameter
-        return -self.log_prob(batch).mean() + 0.0 * sum(p.sum() for p in self.extra.parameters())
+        return -self.log_prob(batch, label=label).mean() + 0.0 * sum(p.sum() for p in self.extra.parameters())
