@@ -65,7 +65,8 @@ def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, 
     """Arrange ``(N, C, H, W)`` images in [0, 1] into one ``(C, H', W')`` grid.
 
     Small images are scaled up (nearest neighbour) so each tile is at least ``min_tile``
-    pixels high; tiles are separated by ``pad`` pixels of black.
+    pixels high; tiles are separated by ``pad`` pixels of black. Values are clamped to
+    [0, 1] here (a preview); :func:`save_samples` refuses out-of-range images before.
 
     Example:
         >>> import torch
@@ -74,7 +75,6 @@ def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, 
     """
     if x.ndim != 4:
         raise GenplugError(f"image_grid takes (N, C, H, W) images, got shape {tuple(x.shape)}")
-    check_unit_range(x)
     n, c, h, w = x.shape
     scale = max(1, math.ceil(min_tile / h))
     x = x.detach().float().cpu().clamp(0, 1)
@@ -182,6 +182,7 @@ def save_samples(
                 "write .txt (decoded text), .npy or .safetensors instead"
             )
         if x.ndim == 4 and x.shape[1] in (1, 3):
+            check_unit_range(x)  # before the grid, which clamps
             atomic_write_bytes(path, png_bytes(image_grid(x, nrow=nrow)))
         elif x.ndim == 2 and x.shape[1] == 2:
             atomic_write_bytes(path, png_bytes(scatter(x)))

@@ -249,13 +249,15 @@ def energy_metric(
     """``genplug eval``'s sample metric for points: the energy distance to the test split.
 
     ``energy``: :func:`energy_distance` between ``n`` samples and the test points; lower
-    is better. ``energy_floor``: the same for the first ``n`` training points (drawn
-    independently of the test points): what a perfect model scores with ``n`` samples.
+    is better. ``energy_floor``: the same for ``n`` training points (a fixed random subset;
+    drawn independently of the test points): what a perfect model scores with ``n`` samples.
     ``energy_ratio``: ``energy / energy_floor``, 1 is as good as real data.
     """
     test, train = load_data(data, "test"), load_data(data, "train")
     score = energy_distance(_draw(model, n, generator, sampler, steps), test.x)
-    floor = energy_distance(train.x[:n], test.x)
+    # a seeded subset, not the first n: a loader may store its points in order (moons: upper half first)
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
+    floor = energy_distance(train.x[pick], test.x)
     return {"energy": score, "energy_floor": floor, "energy_ratio": score / floor if floor > 0 else float("inf")}
 
 

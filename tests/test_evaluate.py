@@ -46,9 +46,11 @@ def test_png_refuses_integer_and_out_of_range_samples(tmp_path):
     with pytest.raises(genplug.GenplugError, match=r"values from -0.5 to 1\. Map them to \[0, 1\]"):
         genplug.save_samples(torch.linspace(-0.5, 1, 64).view(1, 1, 8, 8), tmp_path / "a.png")
     with pytest.raises(genplug.GenplugError, match="floats in"):
-        _images.image_grid(torch.full((1, 1, 4, 4), math.nan))
+        genplug.save_samples(torch.full((1, 1, 4, 4), math.nan), tmp_path / "a.png")
     with pytest.raises(genplug.GenplugError, match="are int64"):
-        _images.image_grid(torch.ones(1, 1, 4, 4, dtype=torch.long))
+        _images.check_unit_range(torch.ones(1, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(genplug.GenplugError, match="values from 2 to 2"):
+        _images.png_bytes(torch.full((1, 4, 4), 2.0))
     assert not (tmp_path / "a.png").exists()
     almost = torch.full((2, 1, 8, 8), 1 + 1e-7)  # float rounding is not an error
     assert genplug.save_samples(almost, tmp_path / "b.png").stat().st_size > 0
