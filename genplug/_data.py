@@ -1,9 +1,18 @@
 """Datasets that ship offline, and the user's own files.
 
 Built in: ``digits`` (scikit-learn's 8x8 handwritten digits, 1797 images, scaled to
-[0, 1], a fixed 1497/300 train/test split), and six 2-D densities (``moons``,
+[0, 1], a fixed 1497/300 train/test split), six 2-D densities (``moons``,
 ``circles``, ``8gaussians``, ``checkerboard``, ``swissroll``, ``pinwheel``), drawn from a
-fixed seed per split. ``load_data`` also reads a folder of images or a ``.npy`` file.
+fixed seed per split, and ``tinytext`` (short stories from a seeded grammar, built by
+``scripts/make_corpus.py``). ``load_data`` also reads a folder of images, a ``.npy`` file
+or a UTF-8 ``.txt`` file.
+
+Text becomes fixed-length windows of :data:`TEXT_WINDOW` characters, tokenized one id
+per character with the vocabulary of the whole file (:class:`genplug._tokenizer.CharTokenizer`,
+carried as ``Data.tokenizer``). The windows do not overlap; the first 90% of them are the
+train split and the last 10% the test split, two contiguous stretches of the text (as
+nanoGPT splits Shakespeare), so no test text is ever seen in training. The characters
+after the last whole window are dropped.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ import attrs
 import torch
 
 from genplug._errors import GenplugError, shown
+from genplug._files import regular_file
 from genplug._plugins import registry
 from genplug._specs import resolve
+from genplug._tokenizer import CharTokenizer, Tokenizer
 
 __all__ = [
     "DIGITS_TEST",
@@ -28,6 +39,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "POINTS",
     "SPLITS",
+    "TEXT_WINDOW",
+    "TINYTEXT_ASSET",
     "checkerboard",
     "circles",
     "density",
@@ -38,12 +51,19 @@ __all__ = [
     "moons",
     "pinwheel",
     "swissroll",
+    "text_data",
+    "tinytext",
 ]
 
 SPLITS = ("train", "test")
 DIGITS_TEST = 300
 POINTS = {"train": 10_000, "test": 2_000}
 _SEEDS = {"train": 0, "test": 1}
+#: Characters per example of text data.
+TEXT_WINDOW = 64
+TINYTEXT_ASSET = "_assets/tinytext.txt.gz"
+#: The largest text file ``load_data`` reads (its ids take 8 bytes per character in memory).
+MAX_TEXT_BYTES = 256 << 20
 
 
 @attrs.frozen
@@ -52,12 +72,15 @@ class Data:
 
     Attributes:
         name: where it came from.
-        kind: ``"image"`` (floats in [0, 1], ``(N, C, H, W)``), ``"points"`` or ``"tokens"``.
+        kind: ``"image"`` (floats in [0, 1], ``(N, C, H, W)``), ``"points"``, ``"tokens"``
+            (integer ids ``(N, T)``) or ``"text"`` (token ids of text, ``(N, T)``).
         x: the examples, ``(N, *shape)``.
         y: integer labels ``(N,)`` when the dataset has them.
-        levels: for discrete data, the values each dimension takes (digits: 17).
-        vocab_size: for tokens and text, the vocabulary size.
+        levels: for discrete data, the values each dimension takes (digits: 17, 8-bit
+            images: 256).
+        vocab_size: for tokens and text, the vocabulary size (ids ``0 .. vocab_size-1``).
         classes: with labels, the number of classes (digits: 10).
+        tokenizer: for text, the tokenizer that made ``x`` (and decodes samples).
     """
 
     name: str
@@ -67,6 +90,7 @@ class Data:
     levels: int | None = None
     vocab_size: int | None = None
     classes: int | None = None
+    tokenizer: Tokenizer | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -181,6 +205,67 @@ swissroll = _density_loader("swissroll")
 pinwheel = _density_loader("pinwheel")
 
 
+# -- text ----------------------------------------------------------------------------
+
+
+def _windows(text: str, name: str, split: str, length: int) -> Data:
+    """Non-overlapping ``length``-character windows of ``text``: the first 90% train, the last 10% test."""
+    import numpy as np
+
+    count = len(text) // length
+    if count < 2:
+        raise GenplugError(
+            f"{name} holds {len(text)} characters; text data needs at least two windows of {length} "
+            f"characters ({2 * length}), one to train on and one to test."
+        )
+    # CharTokenizer.from_text(text).encode(text), vectorised: the sorted distinct code points
+    # are the vocabulary, and each character's id is its rank among them
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    vocabulary = np.flatnonzero(np.bincount(points))
+    rank = np.zeros(int(vocabulary[-1]) + 1, dtype=np.int64)
+    rank[vocabulary] = np.arange(len(vocabulary))
+    tokenizer = CharTokenizer([chr(c) for c in vocabulary.tolist()])
+    ids = torch.from_numpy(rank[points[: count * length]]).view(count, length)
+    n_test = max(1, count // 10)
+    x = ids[: count - n_test] if split == "train" else ids[count - n_test :]
+    return Data(name, "text", x.contiguous(), vocab_size=tokenizer.vocab_size, tokenizer=tokenizer)
+
+
+def text_data(path: str | Path, split: str = "train", *, length: int = TEXT_WINDOW) -> Data:
+    """A UTF-8 text file as ``(N, length)`` character ids; see the module's notes on the split.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "abc.txt"
+        >>> _ = path.write_text("abcd" * 50)
+        >>> data = text_data(path, "test", length=8)
+        >>> data.kind, data.x.shape, data.vocab_size, data.tokenizer.decode(data.x[0])
+        ('text', torch.Size([2, 8]), 4, 'abcdabcd')
+    """
+    _check_split(split)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise GenplugError(f"length must be a positive number of characters, got {shown(length)}")
+    path = Path(path)
+    size = regular_file(path, what="text file")  # a FIFO or a device is refused before reading
+    if size > MAX_TEXT_BYTES:
+        raise GenplugError(f"{path} is {size} bytes; genplug reads text files of at most {MAX_TEXT_BYTES >> 20} MB.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GenplugError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {shown(str(exc.reason), limit=60)}); save it as UTF-8."
+        ) from None
+    return _windows(text, str(path), split, length)
+
+
+def tinytext(split: str = "train") -> Data:
+    """The shipped ``tinytext`` corpus (``scripts/make_corpus.py``) as 64-character windows."""
+    _check_split(split)
+    raw = resources.files("genplug").joinpath(TINYTEXT_ASSET).read_bytes()
+    data = _windows(gzip.decompress(raw).decode("utf-8"), "tinytext", split, TEXT_WINDOW)
+    return attrs.evolve(data, name="tinytext")
+
+
 # -- the user's files -------------------------------------------------------------
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -194,7 +279,9 @@ def _split(x: torch.Tensor, split: str) -> torch.Tensor:
 
 
 def from_path(path: Path, split: str = "train") -> Data:
-    """A folder of images (grey or RGB, one size) or a ``.npy`` array of examples."""
+    """A folder of images (grey or RGB, one size, 256 levels), a ``.npy`` array of examples
+    (floats: points or images; uint8 ``(N, C, H, W)``: 8-bit images; integers ``(N, T)``:
+    tokens with ``vocab_size`` the largest id + 1) or a UTF-8 ``.txt`` file (text windows)."""
     _check_split(split)
     if path.is_dir():
         from PIL import Image
@@ -217,7 +304,7 @@ def from_path(path: Path, split: str = "train") -> Data:
                 f"images in {path} differ in size or channels ({sorted(shapes)}); resize them to one size."
             )
         x = torch.stack(arrays).float() / 255.0
-        return Data(str(path), "image", _split(x, split))
+        return Data(str(path), "image", _split(x, split), levels=256)
     if path.suffix == ".npy":
         import numpy as np
 
@@ -231,14 +318,28 @@ def from_path(path: Path, split: str = "train") -> Data:
             )
         x = torch.from_numpy(np.array(array))  # a copy in memory, now that its size is known to be real
         if array.dtype.kind == "f":
-            x = x.float()
-        kind = "image" if x.ndim == 4 else ("tokens" if array.dtype.kind in "iu" and x.ndim == 2 else "points")
-        return Data(str(path), kind, _split(x, split))
-    raise GenplugError(f"{path}: expected a folder of images or a .npy file.")
+            return Data(str(path), "image" if x.ndim == 4 else "points", _split(x.float(), split))
+        if x.ndim == 4:
+            if array.dtype != np.uint8:
+                raise GenplugError(
+                    f"{path} holds {array.dtype} images; save 8-bit images as uint8 (0..255) or floats in [0, 1]."
+                )
+            return Data(str(path), "image", _split(x.float() / 255.0, split), levels=256)
+        if x.ndim != 2:
+            raise GenplugError(
+                f"{path} holds integers of shape {array.shape}; token data is (N, T), images (N, C, H, W) uint8."
+            )
+        x = x.long()
+        if x.numel() == 0 or int(x.min()) < 0:
+            raise GenplugError(f"{path} holds negative or no token ids; tokens are integers 0..V-1 shaped (N, T).")
+        return Data(str(path), "tokens", _split(x, split), vocab_size=int(x.max()) + 1)
+    if path.suffix.lower() == ".txt":
+        return text_data(path, split)
+    raise GenplugError(f"{path}: expected a folder of images, a .npy file or a UTF-8 .txt file.")
 
 
 def load_data(name: str | Path, split: str = "train") -> Data:
-    """A registered dataset by name, or the user's folder of images or ``.npy`` file.
+    """A registered dataset by name, or the user's folder of images, ``.npy`` or ``.txt`` file.
 
     Example:
         >>> import genplug
@@ -262,5 +363,5 @@ def load_data(name: str | Path, split: str = "train") -> Data:
         return from_path(path, split)
     raise GenplugError(
         f"unknown dataset {text!r}: not a registered dataset ({', '.join(sorted(reg.datasets))}) "
-        "and not an existing folder of images or .npy file."
+        "and not an existing folder of images, .npy or .txt file."
     )

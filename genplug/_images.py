@@ -1,24 +1,72 @@
-"""Writing samples: a PNG grid (or scatter plot for 2-D points), ``.npy`` or ``.safetensors``."""
+"""Writing samples: a PNG grid (or scatter plot for 2-D points), ``.npy``, ``.safetensors``
+or ``.txt`` (token samples, one per line).
+
+A PNG shows images in [0, 1]; integer samples (tokens) and floats outside [0, 1] are
+refused with one line rather than clamped into a picture that means nothing.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from genplug._errors import GenplugError
-from genplug._files import atomic_write_bytes, check_output_path, save_tensors
+from genplug._files import OUTPUT_SUFFIXES, atomic_write_bytes, check_output_path, save_tensors
 
-__all__ = ["image_grid", "png_bytes", "save_samples", "scatter"]
+if TYPE_CHECKING:
+    from genplug._tokenizer import Tokenizer
+
+__all__ = [
+    "RANGE_TOLERANCE",
+    "SAMPLE_SUFFIXES",
+    "check_unit_range",
+    "image_grid",
+    "png_bytes",
+    "save_samples",
+    "scatter",
+    "text_lines",
+]
+
+#: How far outside [0, 1] an image value may stray (float rounding) before it is refused.
+RANGE_TOLERANCE = 1e-6
+#: The suffixes ``save_samples`` writes.
+SAMPLE_SUFFIXES = tuple(dict.fromkeys((*OUTPUT_SUFFIXES, ".txt")))
+
+
+def check_unit_range(x: torch.Tensor, *, what: str = "images") -> None:
+    """Refuse integer ``x`` and values outside [0, 1] (by more than :data:`RANGE_TOLERANCE`), in one line.
+
+    Example:
+        >>> check_unit_range(torch.tensor([0.0, 1.5]))
+        Traceback (most recent call last):
+        ...
+        genplug._errors.GenplugError: images must be floats in [0, 1]; these hold values from 0 to 1.5. ...
+    """
+    if not (x.is_floating_point() or x.dtype == torch.bool):
+        raise GenplugError(
+            f"{what} must be floats in [0, 1]; these are {str(x.dtype).removeprefix('torch.')} (token ids?). "
+            "Write integer samples to .txt or .npy, or map them to [0, 1] (e.g. x / (levels - 1)) first"
+        )
+    if x.numel() == 0:
+        return
+    lo, hi = float(x.min()), float(x.max())
+    if not (lo >= -RANGE_TOLERANCE and hi <= 1 + RANGE_TOLERANCE):  # also catches NaN
+        raise GenplugError(
+            f"{what} must be floats in [0, 1]; these hold values from {lo:.4g} to {hi:.4g}. Map them to [0, 1] "
+            "first (e.g. (x - x.min()) / (x.max() - x.min())), or write the raw samples to .npy"
+        )
 
 
 def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, pad: int = 1) -> torch.Tensor:
     """Arrange ``(N, C, H, W)`` images in [0, 1] into one ``(C, H', W')`` grid.
 
     Small images are scaled up (nearest neighbour) so each tile is at least ``min_tile``
-    pixels high; tiles are separated by ``pad`` pixels of black.
+    pixels high; tiles are separated by ``pad`` pixels of black. Values are clamped to
+    [0, 1] here (a preview); :func:`save_samples` refuses out-of-range images before.
 
     Example:
         >>> import torch
@@ -47,6 +95,7 @@ def png_bytes(grid: torch.Tensor) -> bytes:
     """Encode a ``(C, H, W)`` tensor in [0, 1] (C = 1 or 3) as PNG."""
     from PIL import Image
 
+    check_unit_range(grid)
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
     c, h, w = array.shape
     mode = "L" if c == 1 else "RGB"
@@ -79,18 +128,61 @@ def scatter(points: torch.Tensor, *, reference: torch.Tensor | None = None, size
     return canvas
 
 
-def save_samples(x: torch.Tensor, path: str | Path, *, nrow: int | None = None) -> Path:
+_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def text_lines(x: torch.Tensor, tokenizer: Tokenizer | None = None) -> str:
+    r"""Token samples ``(N, T)`` as text, one sample per line.
+
+    With a tokenizer each sample is decoded, and backslash, newline, carriage return and
+    tab are written as ``\\``, ``\n``, ``\r`` and ``\t`` so that one line stays one sample.
+    Without one, each line holds the sample's ids separated by spaces.
+
+    Example:
+        >>> from genplug._tokenizer import CharTokenizer
+        >>> print(text_lines(torch.tensor([[0, 1, 2], [2, 2, 0]]), CharTokenizer(["a", "b", "\n"])), end="")
+        ab\n
+        \n\na
+        >>> print(text_lines(torch.tensor([[0, 1, 2], [2, 2, 0]])), end="")
+        0 1 2
+        2 2 0
+    """
+    if x.is_floating_point() or x.dtype == torch.bool or x.is_complex():
+        raise GenplugError(
+            f".txt holds token samples (integers); these are {str(x.dtype).removeprefix('torch.')}. "
+            "Write .png, .npy or .safetensors instead"
+        )
+    if x.ndim != 2:
+        raise GenplugError(f".txt holds token sequences shaped (N, T); got samples of shape {tuple(x.shape)}")
+    rows = x.tolist()
+    if tokenizer is None:
+        return "".join(" ".join(map(str, row)) + "\n" for row in rows)
+    return "".join(tokenizer.decode(row).translate(_ESCAPES) + "\n" for row in rows)
+
+
+def save_samples(
+    x: torch.Tensor, path: str | Path, *, nrow: int | None = None, tokenizer: Tokenizer | None = None
+) -> Path:
     """Write samples to ``path`` by its suffix, atomically.
 
-    ``.png``: a grid for images ``(N, C, H, W)`` (``nrow`` per row; ``nrow=N`` gives a
-    strip), a scatter plot for 2-D points ``(N, 2)``.
-    ``.npy`` / ``.safetensors``: the raw samples (key ``samples``) as float32.
+    ``.png``: a grid for images ``(N, C, H, W)`` in [0, 1] (``nrow`` per row; ``nrow=N``
+    gives a strip), a scatter plot for 2-D points ``(N, 2)``; integer samples and images
+    outside [0, 1] are refused.
+    ``.npy`` / ``.safetensors``: the raw samples (key ``samples``), floats as float32.
+    ``.txt``: token samples ``(N, T)``, one per line, decoded with ``tokenizer`` when given
+    (see :func:`text_lines`), else as space-separated ids.
     """
-    path = check_output_path(path)
+    path = check_output_path(path, suffixes=SAMPLE_SUFFIXES)
     x = x.detach().cpu()
     suffix = path.suffix.lower()
     if suffix == ".png":
+        if not (x.is_floating_point() or x.dtype == torch.bool):
+            raise GenplugError(
+                f"cannot draw {str(x.dtype).removeprefix('torch.')} samples (token ids?) as a PNG; "
+                "write .txt (decoded text), .npy or .safetensors instead"
+            )
         if x.ndim == 4 and x.shape[1] in (1, 3):
+            check_unit_range(x)  # before the grid, which clamps
             atomic_write_bytes(path, png_bytes(image_grid(x, nrow=nrow)))
         elif x.ndim == 2 and x.shape[1] == 2:
             atomic_write_bytes(path, png_bytes(scatter(x)))
@@ -99,6 +191,8 @@ def save_samples(x: torch.Tensor, path: str | Path, *, nrow: int | None = None) 
                 f"cannot draw samples of shape {tuple(x.shape[1:])} as a PNG (images (C, H, W) with C = 1 or 3, "
                 "or 2-D points); write .npy or .safetensors instead"
             )
+    elif suffix == ".txt":
+        atomic_write_bytes(path, text_lines(x, tokenizer).encode("utf-8"))
     elif suffix == ".npy":
         import numpy as np
 
