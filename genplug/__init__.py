@@ -21,6 +21,7 @@ from genplug._hookspecs import hookimpl
 from genplug._plugins import API_VERSION, PluginInfo, Registry, registry, reset_registry, use_registry
 from genplug._protocols import Bijection, Condition, Encoder, Generator, Latent, NextTokenModel, Sampler, check_protocol
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
+from genplug._tokenizer import ByteTokenizer, CharTokenizer, Tokenizer, load_tokenizer
 from genplug._training.config import TrainConfig
 from genplug._version import __version__
 
@@ -28,6 +29,8 @@ __all__ = [
     "API_VERSION",
     "ArchitectureSpec",
     "Bijection",
+    "ByteTokenizer",
+    "CharTokenizer",
     "Composite",
     "Condition",
     "CompositeConfig",
@@ -48,16 +51,19 @@ __all__ = [
     "Registry",
     "Sampler",
     "SamplerSpec",
+    "Tokenizer",
     "TrainConfig",
     "__version__",
     "check_protocol",
     "compose",
     "create",
     "default_weights",
+    "evaluate",
     "get_sampler",
     "hookimpl",
     "load",
     "load_data",
+    "load_tokenizer",
     "push_folder",
     "registry",
     "reset_registry",
@@ -77,6 +83,7 @@ _LAZY = {
     "Composite": "genplug._compose",
     "CompositeConfig": "genplug._compose",
     "compose": "genplug._compose",
+    "evaluate": "genplug._evaluate",
     "push_folder": "genplug._hub.push",
     "save_samples": "genplug._images",
     "train": "genplug._training.loop",

@@ -47,6 +47,17 @@ def register_datasets(register: Callable[[Any], None]) -> None:
             classes=10,
         )
     )
+    register(
+        DatasetSpec(
+            name="tinytext",
+            kind="text",
+            shape=(64,),
+            description="short stories from a seeded grammar (scripts/make_corpus.py) in 64-character windows; "
+            "5499 train / 610 test",
+            loader="genplug._data:tinytext",
+            vocab_size=42,
+        )
+    )
     for name, (function, description) in _DENSITIES.items():
         register(
             DatasetSpec(
@@ -72,8 +83,18 @@ def register_metrics(register: Callable[[Any], None]) -> None:
     )
     register(
         MetricSpec(
+            name="energy",
+            description="energy distance (Szekely and Rizzo) between samples and held-out points, with its floor",
+            metric="genplug._metrics:energy_metric",
+            applies_to=("points",),
+        )
+    )
+    register(
+        MetricSpec(
             name="nll",
-            description="negative log-likelihood of held-out data in nats and bits/dim, with its kind",
+            description="negative log-likelihood of held-out data in nats and bits per dim, char or token, with its "
+            "kind and space",
             metric="genplug._metrics:nll_metric",
+            applies_to=("image", "points", "tokens", "text"),
         )
     )

@@ -192,7 +192,7 @@ def load_tensors(path: Path, *, device: str | torch.device = "cpu") -> dict[str,
     return {k: v.to(device) for k, v in tensors.items()}
 
 
-OUTPUT_SUFFIXES = (".png", ".npy", ".safetensors")
+OUTPUT_SUFFIXES = (".png", ".npy", ".safetensors", ".txt")
 
 
 def check_output_path(path: str | Path, *, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> Path:
