@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 import genplug
-from genplug.testing._common import g
+from genplug.testing._common import class_conditions, g
 
 __all__ = ["TRAINING_STEPS", "check_training", "make_optimizers"]
 
@@ -37,10 +37,19 @@ def make_optimizers(model: Any) -> dict[str, torch.optim.Optimizer]:
     return model.configure_optimizers(1e-3)
 
 
-def _step(model: Any, batch: torch.Tensor, optimizers: dict[str, Any], step: int) -> Any:
+def _step(model: Any, batch: torch.Tensor, optimizers: dict[str, Any], step: int, total: int) -> Any:
+    """One ``training_step`` with what its signature takes of the trainer's keywords: ``step``
+    (0-based), ``total``, and labels ``0, 1, ...`` as each class condition (as the trainer
+    passes a labelled batch's ``y``)."""
+    params = inspect.signature(model.training_step).parameters
+    anything = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs: dict[str, Any] = {"generator": g(5 + step)}
-    if "step" in inspect.signature(model.training_step).parameters:
-        kwargs["step"] = step
+    for name, value in (("step", step), ("total", total)):
+        if name in params:
+            kwargs[name] = value
+    for name, classes in class_conditions(model).items():
+        if name in params or anything:
+            kwargs[name] = torch.arange(len(batch), device=batch.device) % max(classes, 1)
     return model.training_step(batch, optimizers, **kwargs)
 
 
@@ -75,7 +84,7 @@ def check_training(model: Any, batch: torch.Tensor, *, label: str, steps: int = 
     try:
         for step in range(steps):
             before = {name: p.detach().clone() for name, p in trainable.items()}
-            figures = _step(model, batch, optimizers, step)
+            figures = _step(model, batch, optimizers, step, steps)
             assert isinstance(figures, dict) and figures, (
                 f"{label}: training_step must return a non-empty dict of figures, got {figures!r}"
             )
