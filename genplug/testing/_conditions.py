@@ -1,0 +1,50 @@
+"""The condition contract: models whose ``conditions`` include a class label.
+
+With the same seed, the same label gives the same samples and another label other
+samples; a label outside ``range(classes)`` raises a :class:`genplug.GenplugError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+import genplug
+from genplug.testing._common import class_conditions, g, same
+
+__all__ = ["check_conditions"]
+
+
+def _draw(model: Any, n: int, seed: int, **condition: Any) -> torch.Tensor:
+    """``n`` samples with ``condition``: through ``genplug.sample`` once it takes conditions
+    (so the core's label check counts), else through ``model.sample``."""
+    params = inspect.signature(genplug.sample).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) or set(condition) <= set(params):
+        return genplug.sample(model, n, generator=g(seed, model.device), **condition)
+    with torch.no_grad():
+        return model.sample(n, generator=g(seed, model.device), **condition)
+
+
+def check_conditions(model: Any, *, label: str, n: int = 3) -> None:
+    """Run the class-condition checks on every class condition ``model`` declares."""
+    model.eval()
+    for name, classes in class_conditions(model).items():
+        assert classes >= 1, f"{label}: condition {name!r} of kind 'class' must declare classes >= 1, got {classes}"
+        a = _draw(model, n, 60, **{name: 0})
+        same(a, _draw(model, n, 60, **{name: 0}), f"{label}: same seed and {name}=0, same samples")
+        if classes >= 2:
+            b = _draw(model, n, 60, **{name: 1})
+            assert not torch.equal(a, b), (
+                f"{label}: {name}=0 and {name}=1 gave identical samples with the same seed: "
+                f"does sample() use its {name!r} condition?"
+            )
+        for bad in (classes, -1):
+            try:
+                _draw(model, n, 60, **{name: bad})
+            except genplug.GenplugError:
+                continue
+            raise AssertionError(
+                f"{label}: {name}={bad} is outside range({classes}) but sample() raised no genplug.GenplugError"
+            )
