@@ -83,6 +83,15 @@ def register_metrics(register: Callable[[Any], None]) -> None:
     )
     register(
         MetricSpec(
+            name="accuracy",
+            description="conditional accuracy: how often the digit classifier sees the label asked for "
+            "(class-conditional models)",
+            metric="genplug._metrics:accuracy_metric",
+            applies_to=("image",),
+        )
+    )
+    register(
+        MetricSpec(
             name="energy",
             description="energy distance (Szekely and Rizzo) between samples and held-out points, with its floor",
             metric="genplug._metrics:energy_metric",

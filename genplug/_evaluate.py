@@ -30,7 +30,9 @@ def evaluate(
     seed: int = 0,
     sampler: str | None = None,
     steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
+    **condition: Any,
 ) -> dict[str, Any]:
     """Score ``model`` against ``data`` and return the figures.
 
@@ -43,7 +45,10 @@ def evaluate(
         seed: seeds the generator every metric draws with (the same seed, the same figures).
         sampler: a sampler name, passed to ``genplug.sample``; ``None``: the model's own.
         steps: sampler steps, passed the same way.
+        sampler_options: the sampler's options (``{"eta": 0.5}``), passed the same way.
         device: where to draw; the model is moved there. ``None``: where the model is.
+        condition: the model's conditions for every sample drawn (``label=3``); the
+            ``accuracy`` metric asks for every class in turn instead.
 
     Returns:
         ``{"data", "n", "sampler", "steps", "seed"}`` followed by each metric's figures
@@ -91,8 +96,17 @@ def evaluate(
                     f"metric {spec.name!r} scores {', '.join(spec.applies_to)} data; {shown(name)} is {kind} data"
                 )
     figures: dict[str, Any] = {"data": name, "n": n, "sampler": sampler, "steps": steps, "seed": seed}
-    generator = torch.Generator(dev).manual_seed(seed)
+    if sampler_options:
+        figures["sampler_options"] = dict(sampler_options)
+    if condition:
+        figures["condition"] = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in condition.items()}
+    extra: dict[str, Any] = {}
+    if sampler_options:
+        extra["sampler_options"] = dict(sampler_options)
+    if condition:
+        extra["condition"] = dict(condition)
     for spec in chosen:
         metric = resolve(spec.metric, what=f"metric {spec.name!r} (plugin {spec.plugin})")
-        figures.update(metric(model, name, n=n, generator=generator, sampler=sampler, steps=steps))
+        generator = torch.Generator(dev).manual_seed(seed)  # each metric from the seed: figures do not depend on order
+        figures.update(metric(model, name, n=n, generator=generator, sampler=sampler, steps=steps, **extra))
     return figures

@@ -44,6 +44,8 @@ from genplug._folder import check_state
 from genplug._images import check_unit_range
 
 __all__ = [
+    "accuracy_metric",
+    "class_condition",
     "CLASSIFIER_ASSET",
     "DigitClassifier",
     "FEATURES",
@@ -181,14 +183,59 @@ def image_scores(samples: torch.Tensor, reference: Data, train: Data | None = No
 
 
 def _draw(
-    model: Any, n: int, generator: torch.Generator | None, sampler: str | None, steps: int | None
+    model: Any,
+    n: int,
+    generator: torch.Generator | None,
+    sampler: str | None,
+    steps: int | None,
+    sampler_options: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """``n`` samples on the CPU, drawn 500 at a time."""
-    chunks = [
-        sample(model, min(500, n - i), sampler=sampler, steps=steps, generator=generator).cpu()
-        for i in range(0, n, 500)
-    ]
+    """``n`` samples on the CPU, drawn 500 at a time (a per-sample condition is cut to match)."""
+    condition = dict(condition or {})
+    chunks = []
+    for i in range(0, n, 500):
+        size = min(500, n - i)
+        part = {
+            k: (v[i : i + size] if torch.is_tensor(v) and v.ndim and len(v) == n else v) for k, v in condition.items()
+        }
+        chunks.append(
+            sample(
+                model, size, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=generator, **part
+            ).cpu()
+        )
     return torch.cat(chunks)
+
+
+def class_condition(model: Any) -> tuple[str, int] | None:
+    """``(name, classes)`` of the model's class condition, or ``None``."""
+    for name, spec in (getattr(model, "conditions", None) or {}).items():
+        if getattr(spec, "kind", None) == "class" and spec.classes:
+            return name, int(spec.classes)
+    return None
+
+
+def accuracy_metric(
+    model: Any,
+    data: str,
+    *,
+    n: int,
+    generator: torch.Generator | None,
+    sampler: str | None = None,
+    steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``genplug eval``'s conditional accuracy: ``n`` digits asked for labels 0, 1, ..., 9, 0, ...
+    and how often the shipped classifier agrees; nothing for unconditional models."""
+    found = class_condition(model)
+    if found is None or tuple(getattr(model, "event_shape", ())) != (1, 8, 8):
+        return {}
+    name, classes = found
+    labels = torch.arange(n) % min(classes, 10)
+    asked = {**(condition or {}), name: labels}
+    x = _draw(model, n, generator, sampler, steps, sampler_options, asked)
+    return {"conditional_accuracy": conditional_accuracy(x, labels)}
 
 
 def frechet_metric(
@@ -199,10 +246,12 @@ def frechet_metric(
     generator: torch.Generator | None,
     sampler: str | None = None,
     steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``genplug eval``'s image metric: draw ``n`` samples and score them against ``data``."""
     test, train = load_data(data, "test"), load_data(data, "train")
-    return image_scores(_draw(model, n, generator, sampler, steps), test, train)
+    return image_scores(_draw(model, n, generator, sampler, steps, sampler_options, condition), test, train)
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, *, block: int = 2048) -> torch.Tensor:
@@ -245,6 +294,8 @@ def energy_metric(
     generator: torch.Generator | None,
     sampler: str | None = None,
     steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``genplug eval``'s sample metric for points: the energy distance to the test split.
 
@@ -254,7 +305,7 @@ def energy_metric(
     ``energy_ratio``: ``energy / energy_floor``, 1 is as good as real data.
     """
     test, train = load_data(data, "test"), load_data(data, "train")
-    score = energy_distance(_draw(model, n, generator, sampler, steps), test.x)
+    score = energy_distance(_draw(model, n, generator, sampler, steps, sampler_options, condition), test.x)
     # a seeded subset, not the first n: a loader may store its points in order (moons: upper half first)
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
     floor = energy_distance(train.x[pick], test.x)
@@ -280,6 +331,8 @@ def nll_metric(
     generator: torch.Generator | None,
     sampler: str | None = None,
     steps: int | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """NLL of the test split for each of the model's kinds: in nats per example, in bits
     per dimension, character or token, and the space it is measured in.

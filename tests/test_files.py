@@ -18,7 +18,7 @@ def test_round_trip_is_exact(toy, tmp_path):
     assert doc["architecture"] == "toy-gaussian"
     assert doc["plugin"] == {"name": "genplug-toy", "version": "0.0.1"}
     assert doc["format_version"] == 1 and doc["genplug_version"] == genplug.__version__
-    assert doc["config"] == {"data_shape": [2], "hidden": 4}
+    assert doc["config"] == {"data_shape": [2], "hidden": 4, "classes": 0}
     loaded = genplug.load(tmp_path / "m")
     for key, value in toy.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)

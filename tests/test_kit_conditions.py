@@ -34,8 +34,9 @@ class Labelled(genplug.Model):
         return {"label": genplug.Condition(kind="class", classes=self.config.classes)}
 
     def _check(self, label):
-        if not 0 <= label < self.config.classes:
-            raise genplug.ConfigError(f"label must be in range({self.config.classes}), got {label}")
+        label = torch.as_tensor(label)
+        if ((label < 0) | (label >= self.config.classes)).any():
+            raise genplug.ConfigError(f"label must be in range({self.config.classes}), got {label.tolist()}")
 
     def _mean(self, label):
         return self.means[label]
@@ -43,10 +44,10 @@ class Labelled(genplug.Model):
     def sample(self, n, *, generator=None, label=0):
         self._check(label)
         noise = torch.randn(n, *self.event_shape, generator=generator).to(self.means)
-        return self._mean(label) + noise
+        return self._mean(torch.as_tensor(label).expand(n)) + noise
 
-    def loss(self, batch, *, generator=None):
-        return (batch.unsqueeze(1) - self.means).pow(2).mean()
+    def loss(self, batch, *, generator=None, label=None):
+        return (batch - self.means[label]).pow(2).mean()
 
 
 class IgnoresLabel(Labelled):

@@ -14,7 +14,6 @@ from genplug._api import resolve_device, sample
 from genplug._cli.common import SEED, generator, load_for, parse_pairs, reg
 from genplug._errors import GenplugError, shown
 from genplug._files import atomic_write_json, check_output_path
-from genplug._specs import resolve
 
 __all__ = ["eval_", "run", "train"]
 
@@ -69,7 +68,13 @@ def _check_device(device: str) -> None:
 @click.option("--device", "-d", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--interpolate", is_flag=True, help="Encoders: a strip of n images between two test examples.")
 @click.option("--data", default="digits", show_default=True, help="Dataset for --interpolate.")
-@click.option("--output", "-o", required=True, type=click.Path(), help=".png grid, or .npy/.safetensors raw samples.")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(),
+    help=".png grid, .npy/.safetensors raw samples, or .txt token samples.",
+)
 @_sampling_options
 def run(
     architecture: str,
@@ -103,7 +108,7 @@ def run(
     else:
         conditions = _conditions(model, label, condition_pairs)
         x = sample(model, n, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=g, **conditions)
-    path = save_samples(x, output, nrow=len(x) if interpolate else None)
+    path = save_samples(x, output, nrow=len(x) if interpolate else None, tokenizer=getattr(model, "tokenizer", None))
     click.echo(f"wrote {len(x)} samples to {path}")
 
 
@@ -130,7 +135,9 @@ def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g:
 
 @click.command()
 @click.argument("architecture")
-@click.option("--data", required=True, help="A dataset from `genplug list`, a folder of images or a .npy file.")
+@click.option(
+    "--data", required=True, help="A dataset from `genplug list`, a folder of images, a .npy or a UTF-8 .txt file."
+)
 @click.option("--steps", type=click.IntRange(min=1), help="Optimisation steps (default: the model's).")
 @click.option("--batch-size", type=click.IntRange(min=1))
 @click.option("--lr", type=float, help="Learning rate.")
@@ -264,34 +271,32 @@ def eval_(
     registry.architecture(architecture)
     if sampler is not None:
         registry.sampler(sampler)
-    chosen_specs = [registry.metric(m) for m in metrics]
+    for name in metrics:
+        registry.metric(name)  # an unknown metric fails before anything loads
     if data is not None and not data.strip():
         raise click.BadParameter("give a dataset name, or leave --data out", param_hint="--data")
+    sampler_options = parse_pairs(option_pairs, "--sampler-option")
     _check_device(device)
-    from genplug._data import load_data  # torch-backed: on use
+    from genplug._evaluate import evaluate  # torch-backed: on use
 
     model = load_for(architecture, weights, device)
     data = data or _default_data(model, architecture)
-    test = load_data(data, "test")
-    if tuple(test.shape) != tuple(getattr(model, "event_shape", ())):
-        raise GenplugError(
-            f"--data {shown(data)} has examples of shape {test.shape}, but {architecture!r} models "
-            f"{tuple(model.event_shape)}; compare it with data of its shape"
+    conditions = _conditions(model, label, condition_pairs)
+    figures: dict[str, Any] = {"architecture": architecture, "weights": weights or f"{architecture} (packaged)"}
+    figures.update(
+        evaluate(
+            model,
+            data,
+            n=n,
+            metrics=list(metrics) or None,
+            seed=seed,
+            sampler=sampler,
+            steps=steps,
+            sampler_options=sampler_options,
+            device=device,
+            **conditions,
         )
-    kind = registry.datasets[data].kind if data in registry.datasets else test.kind
-    chosen = chosen_specs or [m for m in registry.metrics.values() if kind in m.applies_to]
-    figures: dict[str, Any] = {
-        "architecture": architecture,
-        "weights": weights or f"{architecture} (packaged)",
-        "data": data,
-        "n": n,
-        "sampler": sampler,
-        "steps": steps,
-        "seed": seed,
-    }
-    for spec in chosen:
-        fn = resolve(spec.metric, what=f"metric {spec.name!r} (plugin {spec.plugin})")
-        figures.update(fn(model, data, n=n, generator=generator(seed, device), sampler=sampler, steps=steps))
+    )
     if save:
         atomic_write_json(Path(save), figures)
     if as_json:

@@ -40,11 +40,16 @@ def check_conditions(model: Any, *, label: str, n: int = 3) -> None:
                 f"{label}: {name}=0 and {name}=1 gave identical samples with the same seed: "
                 f"does sample() use its {name!r} condition?"
             )
-        for bad in (classes, -1):
+        for bad in (classes, -1):  # the model's own sample(), called directly: the core checks its own path
             try:
-                _draw(model, n, 60, **{name: bad})
+                model.sample(n, generator=g(60, model.device), **{name: torch.full((n,), bad, device=model.device)})
             except genplug.GenplugError:
                 continue
+            except (IndexError, RuntimeError) as exc:
+                raise AssertionError(
+                    f"{label}: {name}={bad} is outside range({classes}); sample() crashed with "
+                    f"{type(exc).__name__} instead of raising a genplug.GenplugError"
+                ) from None
             raise AssertionError(
                 f"{label}: {name}={bad} is outside range({classes}) but sample() raised no genplug.GenplugError"
             )
