@@ -49,12 +49,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_NAME",
     "FORMAT_VERSION",
+    "TOKENIZER_NAME",
     "WEIGHTS_NAME",
     "Component",
     "as_tuples",
     "Document",
     "check_header",
     "check_state",
+    "only",
     "component_folder",
     "config_from_dict",
     "config_to_dict",
@@ -72,6 +74,7 @@ __all__ = [
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+TOKENIZER_NAME = "tokenizer.json"
 MAX_NESTING = 4  # composites of composites of ...: deeper is refused
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}$")  # an architecture name, as specs allow
 _DIST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")  # a PyPI distribution name
@@ -104,6 +107,8 @@ class Document:
     config: dict[str, Any]
     components: tuple[Component, ...] = ()
     weights_id: str | None = None
+    tokenizer: bool = False  # the folder holds tokenizer.json (token models of text)
+    modules: tuple[str, ...] | None = None  # inference-only folder: the submodules whose tensors it holds
 
     @property
     def is_composite(self) -> bool:
@@ -167,6 +172,22 @@ def _component(role: Any, entry: Any, source: str) -> Component:
     )
 
 
+def _modules(value: Any, source: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) and _ROLE.match(m) for m in value):
+        raise ModelFileError(f"{source}: 'modules' lists submodule names such as [\"generator\"], got {shown(value)}")
+    return tuple(value)
+
+
+def _tokenizer_entry(value: Any, source: str) -> bool:
+    if value is None:
+        return False
+    if value != TOKENIZER_NAME:
+        raise ModelFileError(f"{source}: 'tokenizer' names the file {TOKENIZER_NAME}, got {shown(value)}")
+    return True
+
+
 def parse(doc: Mapping[str, Any], *, source: str) -> Document:
     """Check a ``config.json`` object field by field; one line names the first bad field."""
     version = doc.get("format_version")
@@ -196,6 +217,8 @@ def parse(doc: Mapping[str, Any], *, source: str) -> Document:
         config=config,
         components=parts,
         weights_id=_weights_id(doc.get("weights_id"), source),
+        tokenizer=_tokenizer_entry(doc.get("tokenizer"), source),
+        modules=_modules(doc.get("modules"), source),
     )
 
 
@@ -239,6 +262,8 @@ def walk(need: Callable[[str], Path], prefix: str = "", *, depth: int = 0) -> li
             found += walk(need, f"{prefix}{component.path}/", depth=depth + 1)
     else:
         need(prefix + WEIGHTS_NAME)
+    if doc.tokenizer:
+        need(prefix + TOKENIZER_NAME)
     return found
 
 
@@ -277,8 +302,11 @@ def document_for(model: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def save(model: Any, directory: str | Path) -> Path:
-    """Save ``model`` as a model folder: its own ``save_pretrained`` when it has one, else :func:`write`."""
+def save(model: Any, directory: str | Path, *, modules: tuple[str, ...] | None = None) -> Path:
+    """Save ``model`` as a model folder: its own ``save_pretrained`` when it has one, else
+    :func:`write`; ``modules`` (inference-only submodules) always through :func:`write`."""
+    if modules:
+        return write(model, directory, modules=tuple(modules))
     method = getattr(model, "save_pretrained", None)
     if callable(method):
         method(directory)
@@ -309,10 +337,12 @@ def _check_savable(model: Any, what: str) -> None:
         )
 
 
-def write(model: Any, directory: str | Path) -> Path:
+def write(model: Any, directory: str | Path, *, modules: tuple[str, ...] | None = None) -> Path:
     """Write ``model``'s folder: ``config.json`` and ``model.safetensors``, or for a
     composite (a model with ``roles``) one subfolder per role and an index.
 
+    ``modules`` keeps only those submodules' tensors (an inference-only folder: the model's
+    ``inference_modules``); ``config.json`` lists them, and loading checks those alone.
     Every part is checked before anything is written, so a refusal leaves nothing behind.
     """
     directory = Path(directory)
@@ -334,12 +364,21 @@ def write(model: Any, directory: str | Path) -> Path:
         atomic_write_json(directory / CONFIG_NAME, document_for(model, components=components))
         return directory
     weights_id = uuid.uuid4().hex
+    state = model.state_dict()
+    extra: dict[str, Any] = {"weights_id": weights_id}
+    if modules:  # an inference-only folder: a GAN's generator without its discriminator, say
+        state = {k: v for k, v in state.items() if k.startswith(tuple(f"{m}." for m in modules))}
+        extra["modules"] = list(modules)
     save_tensors(
         directory / WEIGHTS_NAME,
-        model.state_dict(),
+        state,
         metadata={"format": "pt", "genplug_architecture": model.architecture, "genplug_weights_id": weights_id},
     )
-    atomic_write_json(directory / CONFIG_NAME, document_for(model, weights_id=weights_id))
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.save(directory)
+        extra["tokenizer"] = TOKENIZER_NAME
+    atomic_write_json(directory / CONFIG_NAME, document_for(model, **extra))
     return directory
 
 
@@ -425,10 +464,18 @@ def _shapes(tensors: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]
     return {k: (tuple(v.shape), _DTYPES.get(str(v.dtype), str(v.dtype))) for k, v in tensors.items()}
 
 
-def check_state(model: Any, tensors: Mapping[str, Any], *, source: str) -> None:
+def only(state: Mapping[str, Any], modules: tuple[str, ...] | None) -> dict[str, Any]:
+    """The entries of ``state`` that belong to ``modules`` (all of them when ``None``)."""
+    if not modules:
+        return dict(state)
+    prefixes = tuple(f"{m}." for m in modules)
+    return {k: v for k, v in state.items() if k.startswith(prefixes)}
+
+
+def check_state(model: Any, tensors: Mapping[str, Any], *, source: str, modules: tuple[str, ...] | None = None) -> None:
     """Raise one error naming the missing, unexpected, mis-shaped and mis-typed tensors
-    (at most a few of each, and how many more)."""
-    problems = _problems(_shapes(model.state_dict()), _shapes(tensors))
+    (at most a few of each, and how many more); with ``modules``, of those submodules only."""
+    problems = _problems(_shapes(only(model.state_dict(), modules)), _shapes(tensors))
     if problems:
         raise ModelFileError(
             f"{source} does not fit the model built from its config.json; "

@@ -73,7 +73,11 @@ def test_conformance_kit_on_the_toy_plugin():
     from genplug.testing import conformance_cases
 
     cases = conformance_cases("genplug-toy")
-    assert [str(c) for c in cases] == ["architecture-toy-gaussian-0"]
+    assert [str(c) for c in cases] == [
+        "architecture-toy-bigram-0",
+        "architecture-toy-bigram-1",
+        "architecture-toy-gaussian-0",
+    ]
     for case in cases:
         case.run()
 

@@ -135,8 +135,12 @@ def _build(
             raise GenplugError(f"--resume: {clash} differs from the checkpoint's config {saved.config}")
         config = _folder.config_from_dict(cls.config_class, saved.config, source=saved.source)
     else:
-        if "data_shape" in attrs.fields_dict(cls.config_class) and "data_shape" not in overrides:
+        fields = attrs.fields_dict(cls.config_class)
+        if "data_shape" in fields and "data_shape" not in overrides:
             overrides["data_shape"] = list(data.shape)
+        for name in ("levels", "vocab_size"):  # what the data knows of itself, unless given (classes: opt in)
+            if name in fields and name not in overrides and getattr(data, name, None) is not None:
+                overrides[name] = getattr(data, name)
         config = _folder.config_from_dict(cls.config_class, overrides, source="--config", from_file=False)
     torch.manual_seed(seed)  # the initial weights
     return construct(cls, config, source=f"genplug train {architecture}")
@@ -303,6 +307,8 @@ def _loop(
             f"{expected}; build the model with data_shape={data.shape}."
         )
     config.model_options(model)  # the model's own options, checked before anything runs
+    if getattr(data, "tokenizer", None) is not None and getattr(model, "tokenizer", "absent") is None:
+        model.tokenizer = data.tokenizer  # saved with the model, so its samples decode to text
     label = _label_condition(model, data)
     keywords = _step_keywords(model)
     model.to(device)
@@ -384,5 +390,5 @@ def _loop(
     if ema is not None:
         ema.apply(model)
     model.eval()
-    if out_dir is not None:
-        _folder.save(model, out_dir)
+    if out_dir is not None:  # the final folder: the inference modules alone when the model names them
+        _folder.save(model, out_dir, modules=getattr(model, "inference_modules", None))

@@ -19,3 +19,12 @@ def register_architectures(register):
             default_weights="genplug_toy:weights",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="toy-bigram",
+            family="autoregressive",
+            description="a bigram table over tokens: the smallest next-token model (text through a tokenizer)",
+            provides=("generator", "next-token"),
+            model="genplug_toy.bigram:ToyBigram",
+        )
+    )
