@@ -69,7 +69,7 @@ def resolve_reference(ref: str | Path, *, local_files_only: bool | None = None) 
             )
         return default_weights(text)
     if _exists(path):
-        if parse_hub_id(text) and not text.startswith((".", "/", "~")):
+        if not isinstance(ref, Path) and parse_hub_id(text) and not text.startswith((".", "/", "~")):
             log.warning("using the local folder %s; write hub:%s for the Hub repository", path, text)
         return path
     if parse_hub_id(text):

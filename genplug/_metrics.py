@@ -354,15 +354,23 @@ def nll_metric(
     unit = _unit(test)
     space = "discrete" if getattr(model, "log_prob_discrete", False) is True else "continuous"
     scores: dict[str, Any] = {}
-    with torch.no_grad():
-        for kind in kinds:
-            label = model.log_prob_label(kind) if callable(getattr(model, "log_prob_label", None)) else kind
-            parts = [
-                model.log_prob(chunk.to(model.device), kind=kind, generator=generator).cpu()
-                for chunk in test.x.split(256)
-            ]
-            nll = -float(torch.cat(parts).double().mean())
-            scores[f"nll_{label}_nats"] = nll
-            scores[f"nll_{label}_bits_per_{unit}"] = nll / (dims * math.log(2))
-            scores[f"nll_{label}_space"] = space
+    device = getattr(model, "device", torch.device("cpu"))
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()  # dropout off, as when sampling
+    try:
+        with torch.no_grad():
+            for kind in kinds:
+                label = model.log_prob_label(kind) if callable(getattr(model, "log_prob_label", None)) else kind
+                parts = [
+                    model.log_prob(chunk.to(device), kind=kind, generator=generator).cpu()
+                    for chunk in test.x.split(256)
+                ]
+                nll = -float(torch.cat(parts).double().mean())
+                scores[f"nll_{label}_nats"] = nll
+                scores[f"nll_{label}_bits_per_{unit}"] = nll / (dims * math.log(2))
+                scores[f"nll_{label}_space"] = space
+    finally:
+        if was_training:
+            model.train()
     return scores

@@ -106,14 +106,15 @@ def info(name: str) -> None:
         click.echo(f"  model: {spec.model}")
         click.echo(f"  likelihood: {', '.join(getattr(cls, 'log_prob_kinds', ())) or 'none'}")
         click.echo(f"  default weights: {spec.default_weights or 'none'}")
-        click.echo("  config fields:")
-        for field in attrs.fields(cls.config_class):
-            default = field.default
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                text = "(computed from the other fields)" if default.takes_self else repr(default.factory())
-            else:
-                text = repr(default)
-            click.echo(f"    {field.name} = {text}")
+        click.echo("  config fields (--config KEY=VALUE):")
+        _fields(cls.config_class)
+        options = getattr(cls, "train_options_class", None)
+        if options is not None:
+            click.echo("  training options (--train-option KEY=VALUE):")
+            _fields(options)
+        defaults = getattr(cls, "train_defaults", None)
+        if defaults:
+            click.echo(f"  training defaults: {', '.join(f'{k}={v}' for k, v in defaults.items())}")
         compatible = []
         for s in reg.samplers.values():
             try:
@@ -150,6 +151,16 @@ def info(name: str) -> None:
         raise click.ClickException(
             f"nothing named {shown(name, limit=60)}{hint}; `genplug list` shows what is installed"
         )
+
+
+def _fields(cls: type) -> None:
+    for field in attrs.fields(cls):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            text = "(computed from the other fields)" if default.takes_self else repr(default.factory())
+        else:
+            text = repr(default)
+        click.echo(f"    {field.name} = {text}")
 
 
 class _ClassView:

@@ -16,6 +16,7 @@ TRAINING_NAME = "training.json"
 EVAL_NAME = "eval.json"
 SAMPLES_NAME = "samples.png"
 # eval.json keys that are settings of the run rather than figures.
+_DIST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")
 _EVAL_SETTINGS = ("architecture", "weights", "data", "n", "sampler", "steps", "seed", "device", "metrics", "command")
 
 # -- model card ------------------------------------------------------------------------------
@@ -71,7 +72,8 @@ def model_card(
         yaml.append("pipeline_tag: unconditional-image-generation")
     yaml += ["tags:", *(f"- {_yaml_scalar(t)}" for t in unique_tags), "---", ""]
 
-    plugins = [d for d in [dist, *((p.get("plugin") or {}).get("name") for p in components.values())] if d]
+    named = [dist, *((p.get("plugin") or {}).get("name") for p in components.values())]
+    plugins = [d for d in named if isinstance(d, str) and _DIST.fullmatch(d)]  # only valid package names
     install = " ".join(["genplug", *dict.fromkeys(plugins)])
     kind = f"a `{architecture}` model" + (f" ({family} family)" if family not in (None, "other", "hybrid") else "")
     if components:

@@ -5,7 +5,8 @@
     ema.safetensors          EMA weights (when EMA is on)
     optimizers.safetensors   every optimizer's state (tensors; the rest as JSON metadata)
     trainer_state.json       step, train config, the trainer's generator and torch's
-                             global random state (dropout draws from it), recent figures
+                             global random states, CPU and CUDA (dropout draws from
+                             them), recent figures
 
 It is written to ``checkpoint.tmp`` and swapped in by two renames; a kill between them
 leaves ``checkpoint.old``, which :func:`find_checkpoint` also accepts. Nothing here is
@@ -131,6 +132,7 @@ def save_checkpoint(
         "train_config": attrs.asdict(config),
         "generator_state": generator.get_state().tolist(),
         "torch_rng_state": torch.get_rng_state().tolist(),
+        "cuda_rng_states": [t.tolist() for t in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
         "figures": figures,
     }
     atomic_write_json(tmp / STATE_NAME, state)
@@ -179,4 +181,7 @@ def restore(
     generator.set_state(torch.tensor(state["generator_state"], dtype=torch.uint8))
     if "torch_rng_state" in state:  # older checkpoints did not keep it
         torch.set_rng_state(torch.tensor(state["torch_rng_state"], dtype=torch.uint8))
+    cuda = state.get("cuda_rng_states") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():  # dropout on GPUs
+        torch.cuda.set_rng_state_all([torch.tensor(t, dtype=torch.uint8) for t in cuda])
     return int(state["step"]), dict(state.get("figures", {}))

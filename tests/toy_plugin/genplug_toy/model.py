@@ -63,6 +63,9 @@ class ToyGaussian(genplug.Model):
     def _mean(self, label):
         if not self.config.classes:
             return self.mean
+        label = torch.as_tensor(label, device=self.device).long()
+        if ((label < 0) | (label >= self.config.classes)).any():
+            raise genplug.GenplugError(f"label must be in 0..{self.config.classes - 1}, got {label.tolist()}")
         return self.mean + self.class_mean[label]
 
     def sample(self, n, *, generator=None, temperature: float = 1.0, label=None):
