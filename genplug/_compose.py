@@ -37,12 +37,15 @@ from typing import Any, ClassVar
 import attrs
 import torch
 
+from genplug import _folder
 from genplug._api import get_sampler
+from genplug._configs import config_from_dict
 from genplug._errors import IncompatibleError
 from genplug._model import Model, split_loss
 from genplug._protocols import PROTOCOLS, missing_members
-from genplug._training.config import config_for
-from genplug._training.loop import train
+from genplug._training.checkpoint import find_checkpoint
+from genplug._training.config import TrainConfig, config_for
+from genplug._training.loop import _configure_optimizers, train
 
 __all__ = ["Composite", "CompositeConfig", "check_composition", "compose"]
 
@@ -65,6 +68,12 @@ def _name(obj: Any) -> str:
 def _takes(method: Any, keyword: str) -> bool:
     params = inspect.signature(method).parameters
     return keyword in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _progress(method: Any, step: int, total: int) -> dict[str, int]:
+    """The trainer's ``step`` and ``total`` for ``method``, each only if its signature takes it."""
+    params = inspect.signature(method).parameters
+    return {k: v for k, v in (("step", step), ("total", total)) if k in params}
 
 
 def _article(noun: str) -> str:
@@ -139,6 +148,17 @@ class Composite(Model):
     def train_defaults(self) -> dict[str, Any]:  # type: ignore[override]
         return dict(getattr(self.prior, "train_defaults", {}) or {})
 
+    @property
+    def train_options_class(self) -> type | None:  # type: ignore[override]
+        """The prior's own training options (``--train-option``), which its steps read."""
+        return getattr(self.prior, "train_options_class", None)
+
+    @property
+    def ema_modules(self) -> tuple[str, ...] | None:  # type: ignore[override]
+        """The prior's ``ema_modules`` within the composite (a GAN prior's ``prior.generator``)."""
+        modules = getattr(self.prior, "ema_modules", None)
+        return None if modules is None else tuple(f"prior.{m}" for m in modules)
+
     # -- sampling ---------------------------------------------------------------------
 
     def sample_latents(
@@ -194,29 +214,80 @@ class Composite(Model):
 
     # -- training ---------------------------------------------------------------------
 
-    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        params = list(self.prior.parameters())
-        if self.config.train_encoder:
-            params += list(self.encoder.parameters())
-        return {"model": torch.optim.AdamW(params, lr=lr)}
+    def configure_optimizers(self, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        """The prior's own optimizers, under its names, from the :class:`genplug.TrainConfig`
+        (a float is taken as the learning rate); with ``train_encoder``, one AdamW over the
+        prior and the encoder, which :meth:`loss` trains jointly."""
+        if isinstance(config, (int, float)):  # the first contract's learning rate
+            config = TrainConfig(lr=float(config))
+        if self._trains_itself():
+            return _configure_optimizers(self.prior, config)  # a prior written for configure_optimizers(lr) too
+        params = [*self.prior.parameters(), *(self.encoder.parameters() if self.config.train_encoder else ())]
+        return {"model": torch.optim.AdamW(params, lr=config.lr)}
 
-    def loss(
-        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The prior's loss on encoded data, plus the encoder's own loss when it trains too."""
-        if self.config.train_encoder:
-            z = self.encode(batch, generator=generator)
-            loss, figures = split_loss(self.prior.loss(z, generator=generator))
-            if callable(getattr(self.encoder, "loss", None)):
-                encoder_loss, encoder_figures = split_loss(self.encoder.loss(batch, generator=generator))
-                figures = {**figures, **{f"encoder_{k}": v for k, v in encoder_figures.items()}}
-                figures["prior_loss"] = float(loss.detach())
-                loss = loss + encoder_loss
-            return loss, figures
+    def training_step(
+        self,
+        batch: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        *,
+        generator: torch.Generator | None = None,
+        step: int = 0,
+        total: int = 1,
+        **condition: Any,
+    ) -> dict[str, float]:
+        """The prior's own ``training_step`` on the encoded batch (the encoder frozen, in eval
+        mode), with the optimizers its ``configure_optimizers`` made, so that any family (a
+        GAN with two optimizers) trains as a prior. With ``train_encoder``, or a prior that
+        has only a ``loss``: one step on :meth:`loss`."""
+        if not self._trains_itself():
+            (optimizer,) = optimizers.values()
+            optimizer.zero_grad(set_to_none=True)
+            loss, figures = self.loss(batch, generator=generator, step=step, total=total, **condition)
+            loss.backward()
+            optimizer.step()
+            return {"loss": float(loss.detach()), **figures}
         with torch.no_grad():
             self.encoder.eval()
             z = self.encode(batch, generator=generator)
-        return split_loss(self.prior.loss(z, generator=generator))
+        extra = {k: v for k, v in (("step", step), ("total", total)) if _takes(self.prior.training_step, k)}
+        return self.prior.training_step(z, optimizers, generator=generator, **extra, **condition)
+
+    def _trains_itself(self) -> bool:
+        """Whether the prior trains through its own optimizers and steps (a frozen encoder and
+        a prior with ``configure_optimizers`` and ``training_step``, as every genplug.Model)."""
+        return (
+            not self.config.train_encoder
+            and callable(getattr(self.prior, "configure_optimizers", None))
+            and callable(getattr(self.prior, "training_step", None))
+        )
+
+    def loss(
+        self,
+        batch: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        step: int = 0,
+        total: int = 1,
+        **condition: Any,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The prior's loss on encoded data, plus the encoder's own loss when it trains too;
+        each ``loss`` that takes the trainer's ``step`` and ``total`` gets them (a VAE's KL
+        warm-up then follows the run)."""
+        if self.config.train_encoder:
+            z = self.encode(batch, generator=generator)
+        else:
+            with torch.no_grad():
+                self.encoder.eval()
+                z = self.encode(batch, generator=generator)
+        progress = _progress(self.prior.loss, step, total)
+        loss, figures = split_loss(self.prior.loss(z, generator=generator, **progress, **condition))
+        if self.config.train_encoder and callable(getattr(self.encoder, "loss", None)):
+            progress = _progress(self.encoder.loss, step, total)
+            encoder_loss, encoder_figures = split_loss(self.encoder.loss(batch, generator=generator, **progress))
+            figures = {**figures, **{f"encoder_{k}": v for k, v in encoder_figures.items()}}
+            figures["prior_loss"] = float(loss.detach())
+            loss = loss + encoder_loss
+        return loss, figures
 
     def fit(
         self,
@@ -229,8 +300,26 @@ class Composite(Model):
         **options: Any,
     ) -> Composite:
         """Train with :func:`genplug.train` (options: ``lr``, ``batch_size``, ``seed``, ``ema``, ...)."""
+        if resume and out is not None:
+            self._keep_prepared_config(Path(out))
         train(self, data, config_for(self, steps=steps, **options), out=out, resume=resume, progress=progress)
         return self
+
+    def _keep_prepared_config(self, out: Path) -> None:
+        """Take from ``out``'s checkpoint the config fields unset here that the fresh run's
+        ``prepare`` filled in (a latent-diffusion's latent statistics): a resumed run gets
+        the checkpoint's weights, not its config, and ``prepare`` is not called again."""
+        checkpoint = find_checkpoint(out)
+        if checkpoint is None:
+            return  # train() says there is nothing to resume
+        saved = config_from_dict(self.config_class, _folder.read(checkpoint).config, source=str(checkpoint))
+        filled = {
+            name: getattr(saved, name)
+            for name in attrs.fields_dict(self.config_class)
+            if getattr(self.config, name) is None and getattr(saved, name) is not None
+        }
+        if filled:
+            self.config = attrs.evolve(self.config, **filled)
 
 
 def compose(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import types
 
+import attrs
 import pytest
 import torch
 
@@ -142,3 +143,118 @@ def test_composite_training_resumes(tmp_path):
     )
     assert torch.equal(straight.prior.mean, resumed.prior.mean)
     assert isinstance(genplug.load(tmp_path / "b"), genplug.Composite)
+
+
+@attrs.frozen
+class GanConfig:
+    data_shape: tuple[int, ...] = (2,)  # one sample
+
+
+class TinyGan(genplug.Model):
+    """A prior with two optimizers, alternating on the trainer's step: even steps train the
+    discriminator, odd steps the generator. It records what each step was given."""
+
+    architecture = "compose-gan"
+    config_class = GanConfig
+    ema_modules = ("generator_net",)
+
+    def __init__(self, config: GanConfig) -> None:
+        super().__init__(config)
+        self.generator_net = torch.nn.Linear(3, 2)
+        self.discriminator = torch.nn.Linear(2, 1)
+        self.made: dict[str, torch.optim.Optimizer] = {}
+        self.calls: list[tuple[int, int, bool]] = []
+
+    def sample(self, n, *, generator=None):
+        return self.generator_net(torch.randn(n, 3, generator=generator, device=self.device))
+
+    def configure_optimizers(self, config: genplug.TrainConfig):
+        self.made = {
+            "generator": torch.optim.Adam(self.generator_net.parameters(), lr=config.lr),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr),
+        }
+        return self.made
+
+    def training_step(self, batch, optimizers, *, generator=None, step, total):
+        self.calls.append((step, total, optimizers == self.made))
+        fake = self.sample(len(batch), generator=generator)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        if step % 2 == 0:
+            real, fake = self.discriminator(batch), self.discriminator(fake.detach())
+            loss = bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
+            name = "discriminator"
+        else:
+            score = self.discriminator(fake)
+            loss = bce(score, torch.ones_like(score))
+            name = "generator"
+        loss.backward()
+        optimizers[name].step()
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        return {"loss": float(loss.detach())}
+
+
+@pytest.fixture
+def gan_registry():
+    plugin = types.ModuleType("compose_gan_plugin")
+
+    @genplug.hookimpl
+    def register_architectures(register):
+        register(
+            genplug.ArchitectureSpec(name="compose-gan", family="gan", description="test", model=f"{__name__}:TinyGan")
+        )
+
+    plugin.register_architectures = register_architectures
+    genplug.registry().add_plugin(plugin, name="genplug-compose-gan")
+
+
+def test_a_gan_prior_trains_with_its_own_optimizers_and_steps(gan_registry):
+    torch.manual_seed(0)
+    encoder, prior = genplug.create("toy-gaussian", data_shape=(2,)), TinyGan(GanConfig())
+    model = genplug.compose(encoder=encoder, prior=prior)
+    assert model.ema_modules == ("prior.generator_net",)
+    optimizers = model.configure_optimizers(genplug.TrainConfig(lr=0.01))
+    assert optimizers == prior.made and set(optimizers) == {"generator", "discriminator"}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.fit("moons", steps=4, lr=0.01, batch_size=64, progress=False)
+    assert prior.calls == [(0, 4, True), (1, 4, True), (2, 4, True), (3, 4, True)]  # the optimizers it made
+    after = model.state_dict()
+    for part in ("prior.generator_net.weight", "prior.discriminator.weight"):
+        assert not torch.equal(after[part], before[part]), part
+    assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))  # frozen
+
+
+def test_a_gan_prior_resumes_exactly(tmp_path, gan_registry):
+    def fresh():
+        torch.manual_seed(0)
+        return genplug.compose(encoder=genplug.create("toy-gaussian", data_shape=(2,)), prior=TinyGan(GanConfig()))
+
+    options = {"lr": 0.01, "batch_size": 64, "checkpoint_every": 3, "ema": 0.9, "progress": False}
+    straight = fresh().fit("moons", steps=6, out=tmp_path / "a", **options)
+    fresh().fit("moons", steps=3, out=tmp_path / "b", **options)
+    resumed = fresh().fit("moons", steps=6, out=tmp_path / "b", resume=True, **options)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+
+
+def test_a_prior_with_only_a_loss_trains_on_one_optimizer():
+    class LossOnly(torch.nn.Module):
+        event_shape = (2,)
+        log_prob_kinds = ()
+
+        def __init__(self):
+            super().__init__()
+            self.mean = torch.nn.Parameter(torch.zeros(2))
+
+        def sample(self, n, *, generator=None):
+            return self.mean + torch.randn(n, 2, generator=generator)
+
+        def loss(self, batch, *, generator=None):
+            return (batch - self.mean).pow(2).sum(1).mean()
+
+    model = genplug.compose(encoder=StandIn(), prior=LossOnly())
+    optimizers = model.configure_optimizers(genplug.TrainConfig(lr=0.1))
+    assert list(optimizers) == ["model"]
+    model.fit("8gaussians", steps=100, lr=0.1, batch_size=256, progress=False)
+    latents = genplug.load_data("8gaussians").x @ StandIn().rotation
+    assert torch.allclose(model.prior.mean, latents.mean(0), atol=0.1)

@@ -17,14 +17,16 @@ the latents of the data:
 Training: u = standardise(encode(x)); the prior's loss (L_simple) on u. Sampling: u from
 the prior with any diffusion sampler (``ddpm``, ``ddim``, ``dpm-solver++``, ``unipc``),
 then z = u * latent_std + latent_mean and a draw x ~ p(x | z) from the VAE's decoder
-(``output="draw"``, as the VAE's own samples are) or its mean E[x | z] (``output="mean"``,
-the encoder's ``decode``; smoother, and blurred where the decoder is unsure).
+(``output="draw"``, the encoder's ``decode_sample``, as the VAE's own samples are) or its
+mean E[x | z] (``output="mean"``, the encoder's ``decode``; smoother, and blurred where the
+decoder is unsure).
 
 Standardisation: a diffusion model's noise schedule assumes data of roughly unit scale
 (x_T ~ N(0, I) must drown the signal). A VAE's posterior means are near that scale in the
 dimensions it uses and much smaller in the ones the KL term switched off, and another
-encoder's latents may have any scale. So :meth:`LatentDiffusion.fit` measures the mean and
-standard deviation of every latent dimension on the training data before training, and
+encoder's latents may have any scale. So :meth:`LatentDiffusion.prepare`, which the trainer
+calls once before a fresh run's first step (``fit`` and ``genplug train`` alike), measures
+the mean and standard deviation of every latent dimension on the whole training split, and
 stores them in the config (``latent_mean``, ``latent_std``), which is saved in the
 hybrid folder's index ``config.json``. Nothing is learned from them: they are an affine
 change of coordinates fixed before the prior's first step.
@@ -52,7 +54,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import math
 import reprlib
 from pathlib import Path
@@ -67,7 +68,6 @@ from genplug import validators as v
 
 __all__ = ["DEFAULT_PRIOR", "OUTPUTS", "LatentDiffusion", "LatentDiffusionConfig"]
 
-log = logging.getLogger("genplug.hybrid")
 
 OUTPUTS = ("draw", "mean")
 #: The prior built when none is given: a residual MLP denoiser with v-prediction on the cosine
@@ -135,7 +135,7 @@ class LatentDiffusionConfig(genplug.CompositeConfig):
     steps: int | None = attrs.field(  # the default number of sampler steps, at most MAX_STEPS
         default=20, validator=attrs.validators.optional(v.in_range(1, MAX_STEPS, integer=True))
     )
-    standardize: bool = True  # fit() measures latent_mean and latent_std on the data when they are unset
+    standardize: bool = True  # prepare() measures latent_mean and latent_std on the data when they are unset
     latent_mean: tuple[float, ...] | None = attrs.field(  # per-dimension shift of the latents; None: 0
         default=None, converter=_optional_tuple, validator=_statistics
     )
@@ -194,22 +194,42 @@ class LatentDiffusion(genplug.Composite):
         super().__init__(config, encoder=encoder, prior=prior)
         if config.output == "draw" and not _can_draw(self.encoder):
             raise IncompatibleError(
-                f"output='draw' draws x ~ p(x | z) with the encoder's decoder_params(z) and likelihood, as "
-                f"genplug-vae's VAE has them; the encoder {_name(self.encoder)!r} has not. Use output='mean' "
+                f"output='draw' draws x ~ p(x | z) with the encoder's decode_sample(z, generator=...), as "
+                f"genplug-vae's VAE has it; the encoder {_name(self.encoder)!r} has not. Use output='mean' "
                 "(its decode(z))."
             )
         shape = tuple(self.encoder.latent_shape)
         if config.latent_mean is not None and len(config.latent_mean) != _size(shape):
             raise IncompatibleError(
                 f"LatentDiffusionConfig has {len(config.latent_mean)} latent statistics, but the encoder "
-                f"{_name(self.encoder)!r} has latents of shape {shape}; measure them again with fit()"
+                f"{_name(self.encoder)!r} has latents of shape {shape}; measure them again with measure_latents()"
             )
-        # Mirrors of the config's statistics that follow the model's device and dtype. Not
-        # saved with the weights: the config is where they are stored.
-        mean = config.latent_mean if config.latent_mean is not None else (0.0,) * _size(shape)
-        std = config.latent_std if config.latent_std is not None else (1.0,) * _size(shape)
-        self.register_buffer("latent_shift", torch.tensor(mean).view(shape), persistent=False)
-        self.register_buffer("latent_scale", torch.tensor(std).view(shape), persistent=False)
+        # Mirrors of the config's statistics that follow the model's device and dtype, set
+        # anew whenever the config is (see the config property). Not saved with the weights:
+        # the config is where they are stored.
+        self.register_buffer("latent_shift", torch.zeros(shape), persistent=False)
+        self.register_buffer("latent_scale", torch.ones(shape), persistent=False)
+        self._mirror_statistics()
+
+    @property
+    def config(self) -> LatentDiffusionConfig:
+        """The config; setting it (:meth:`measure_latents`, a resumed ``fit``) sets the
+        latent statistics the model applies."""
+        return self._config
+
+    @config.setter
+    def config(self, value: LatentDiffusionConfig) -> None:
+        self._config = value
+        if "latent_shift" in self._buffers:  # not yet during __init__
+            self._mirror_statistics()
+
+    def _mirror_statistics(self) -> None:
+        c, shape = self._config, self.latent_shift.shape
+        size = self.latent_shift.numel()
+        mean = c.latent_mean if c.latent_mean is not None else (0.0,) * size
+        std = c.latent_std if c.latent_std is not None else (1.0,) * size
+        self.latent_shift.copy_(torch.tensor(mean).view(shape))
+        self.latent_scale.copy_(torch.tensor(std).view(shape))
 
     # -- the change of coordinates -----------------------------------------------------
 
@@ -238,8 +258,7 @@ class LatentDiffusion(genplug.Composite):
             raise GenplugError(f"output={output!r}; choose 'draw' (x ~ p(x | z)) or 'mean' (E[x | z])")
         if output == "mean":
             return self.encoder.decode(z)
-        x = self.encoder.likelihood.sample(self.encoder.decoder_params(z), generator=generator)
-        return x.clamp(0, 1) if len(self.event_shape) == 3 else x  # images live in [0, 1], as the VAE's
+        return self.encoder.decode_sample(z, generator=generator)
 
     @torch.no_grad()
     def measure_latents(
@@ -272,10 +291,7 @@ class LatentDiffusion(genplug.Composite):
             "latent_mean": tuple(z.mean(0).tolist()),
             "latent_std": tuple(z.std(0).clamp_min(1e-6).tolist()),
         }
-        self.config = attrs.evolve(self.config, **stats)
-        shape = self.latent_shift.shape
-        self.latent_shift.copy_(torch.tensor(stats["latent_mean"]).view(shape))
-        self.latent_scale.copy_(torch.tensor(stats["latent_std"]).view(shape))
+        self.config = attrs.evolve(self.config, **stats)  # and the model's mirrors of them
         return stats
 
     # -- sampling ------------------------------------------------------------------------
@@ -306,47 +322,15 @@ class LatentDiffusion(genplug.Composite):
 
     # -- training ------------------------------------------------------------------------
 
-    def training_step(
-        self,
-        batch: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
-        *,
-        generator: torch.Generator | None = None,
-    ) -> dict[str, float]:
-        """One step on the prior's loss; measures the latent statistics on this batch if still unset.
-
-        :meth:`fit` measures them on the whole training set first; this fallback serves
-        ``genplug train latent-diffusion``, where the trainer gives the model no data before
-        its first step.
-        """
-        if self.config.standardize and self.config.latent_mean is None:
-            log.info("latent-diffusion: latent statistics measured on the first batch (%d examples)", len(batch))
-            self.measure_latents(batch)
-        return super().training_step(batch, optimizers, generator=generator)
-
-    def fit(
-        self,
-        data: Any,
-        *,
-        steps: int | None = None,
-        out: str | Path | None = None,
-        resume: bool = False,
-        progress: bool = True,
-        **options: Any,
-    ) -> LatentDiffusion:
-        """Measure the latent statistics on ``data`` (when ``standardize`` and unset), then train the prior.
-
-        Options go to :class:`genplug.TrainConfig` (``lr``, ``batch_size``, ``seed``, ``ema``, ...).
-        """
+    def prepare(self, data: genplug.Data) -> None:
+        """Measure the latent statistics on the whole training split (when ``standardize`` and
+        unset); the trainer calls this once before a fresh run's first step."""
         if self.config.standardize and self.config.latent_mean is None:
             self.measure_latents(data)
-        super().fit(data, steps=steps, out=out, resume=resume, progress=progress, **options)
-        return self
 
 
 def _can_draw(encoder: Any) -> bool:
-    likelihood = getattr(encoder, "likelihood", None)
-    return callable(getattr(encoder, "decoder_params", None)) and callable(getattr(likelihood, "sample", None))
+    return callable(getattr(encoder, "decode_sample", None))
 
 
 def _size(shape: tuple[int, ...]) -> int:

@@ -94,10 +94,14 @@ def test_compose_and_sample_with_each_sampler(tiny_vae, tiny_prior, sampler):
     assert a.shape == (5, 1, 8, 8) and 0 <= a.min() and a.max() <= 1
     assert torch.equal(a, genplug.sample(model, 5, generator=_g(0)))
     assert not torch.equal(a, genplug.sample(model, 5, generator=_g(1)))
-    # by hand: latents from the prior, then a draw from the VAE's p(x | z), with one generator
+    # by hand: latents from the prior, then a draw from the VAE's p(x | z), with one generator:
+    # through the Encoder protocol's decode_sample, and as it was drawn before it existed
     g = _g(0)
     with torch.no_grad():
         u = model.prior.sample(5, sampler=sampler, steps=4, generator=g)
+        state = g.get_state()
+        assert torch.equal(a, model.encoder.decode_sample(u, generator=g))
+        g.set_state(state)
         assert torch.equal(a, model.encoder.likelihood.sample(model.encoder.decoder_params(u), generator=g))
     assert torch.equal(a * 16, (a * 16).round())  # draws of the discretized logistic: values k/16
 
@@ -259,17 +263,44 @@ def test_a_stand_in_prior_learns_the_standardised_latents(tmp_path, tiny_vae):
         model.save_pretrained(tmp_path)
 
 
-def test_training_step_measures_on_the_first_batch_when_fit_did_not(tiny_vae, tiny_prior):
-    model = LatentDiffusion(_config(latent="mean"), encoder=tiny_vae(), prior=tiny_prior())
-    assert model.config.latent_mean is None
+def test_training_step_is_the_priors_own_with_the_encoder_frozen(tiny_vae, tiny_prior):
+    model = LatentDiffusion(_config(latent="mean"), encoder=tiny_vae(), prior=tiny_prior()).train()
     batch = genplug.load_data("digits").x[:64]
     encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
-    model.training_step(batch, model.configure_optimizers(1e-3), generator=_g(0))
-    with torch.no_grad():
-        z = model.encoder.encode(batch).mean.double()
-    assert model.config.latent_mean == pytest.approx(tuple(z.mean(0).tolist()))
+    optimizers = model.configure_optimizers(genplug.TrainConfig(lr=1e-3))
+    assert [p for opt in optimizers.values() for group in opt.param_groups for p in group["params"]] == list(
+        model.prior.parameters()
+    )
+    figures = model.training_step(batch, optimizers, generator=_g(0), step=0, total=1)
+    assert set(figures) >= {"loss"} and not model.encoder.training
     assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
-    assert all(p.grad is not None for p in model.prior.parameters())
+    assert model.config.latent_mean is None  # the statistics are prepare()'s, measured on the whole data
+
+
+def test_fit_measures_the_statistics_on_the_whole_training_set(tiny_vae, tiny_prior):
+    model = LatentDiffusion(_config(), encoder=tiny_vae(), prior=tiny_prior())
+    model.fit("digits", steps=1, batch_size=16, progress=False)
+    expected = LatentDiffusion(_config(), encoder=tiny_vae(), prior=tiny_prior()).measure_latents("digits")
+    assert (model.config.latent_mean, model.config.latent_std) == (expected["latent_mean"], expected["latent_std"])
+    assert torch.equal(model.latent_shift, torch.tensor(expected["latent_mean"]))
+
+
+def test_genplug_train_measures_the_statistics_on_the_whole_training_set(tmp_path):
+    """The CLI builds the model itself and gives it no data but through the trainer's
+    prepare(): the statistics must still be those of every training digit, not of a batch."""
+    prior = '{"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100}'
+    command = [sys.executable, "-m", "genplug", "train", "latent-diffusion", "--data", "digits", "--steps", "2"]
+    command += ["--batch-size", "16", "--ema", "none", "--out", str(tmp_path / "run"), "-c", f"prior={prior}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    model = LatentDiffusion(LatentDiffusionConfig(prior=json.loads(prior)))  # the packaged VAE, as the CLI's
+    expected = model.measure_latents(genplug.load_data("digits", "train"))
+    assert saved["latent_mean"] == pytest.approx(list(expected["latent_mean"]), rel=1e-12, abs=1e-12)
+    assert saved["latent_std"] == pytest.approx(list(expected["latent_std"]), rel=1e-12, abs=1e-12)
+    with torch.no_grad():  # not the first batch's (16 digits)
+        first = model.latent(genplug.load_data("digits", "train").x[:16], generator=_g(0)).double()
+    assert saved["latent_std"] != pytest.approx(first.std(0).tolist(), rel=1e-3)
 
 
 def test_without_standardize_the_latents_are_left_alone(tiny_vae, tiny_prior):

@@ -46,6 +46,34 @@ def test_default_weights_are_a_hybrid_folder(default: LatentDiffusion):
     assert default.config.latent_mean is not None and default.config.latent_std is not None
 
 
+#: Draws of the packaged model (seed 0 with its default sampler; seed 3 with ddim, 10 steps),
+#: one string per digit, pixel values k / 16 written as the base-17 digit k. Recorded while
+#: decoding drew through the VAE's internals (``likelihood.sample(decoder_params(z))``);
+#: ``decode_sample`` must give the same draws.
+RECORDED = {
+    (0, None, None): [
+        "0077620000ggbb0001902c2004800d600890028007a0085000e57e00004eg500",
+        "0049ca0007g89e5003d8050001ed970001cgge4000b5870000a0g500003bb100",
+        "009eg40000g5cd1007e00f7007900890098007a006d006a001g45g60006ff900",
+    ],
+    (3, "ddim", 10): [
+        "03dgg83001b98e100000c5000002g6000000cg4000005g400061bg5000egfa00",
+        "001dg98000cd4g7003905g000022d710001agg60000c2220006d9000000f0000",
+    ],
+}
+LEVELS = "0123456789abcdefg"
+
+
+@pytest.mark.parametrize(("seed", "sampler", "steps"), list(RECORDED), ids=str)
+def test_default_samples_are_the_recorded_draws(default: LatentDiffusion, seed, sampler, steps):
+    expected = RECORDED[seed, sampler, steps]
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = default.sample(len(expected), sampler=sampler, steps=steps, generator=g)
+    assert torch.equal(x * 16, (x * 16).round())
+    assert ["".join(LEVELS[k] for k in row) for row in (x * 16).round().int().flatten(1).tolist()] == expected
+
+
 def test_default_latents_are_standardised(default: LatentDiffusion):
     assert default.config.latent == "sample"  # posterior draws, so the statistics are estimates
     with torch.no_grad():

@@ -190,9 +190,16 @@ class VAE(genplug.Model):
             size = math.prod(c.data_shape)
             self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim, c.dropout)
             self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size, c.dropout)
-        # Optimisation steps taken, for the KL warm-up; saved with the weights so a resumed run
-        # continues the schedule.
+        # The training steps taken: the KL warm-up's step when none is given (a loss computed
+        # outside the trainer). training_step sets it to the trainer's step + 1; it is saved
+        # with the weights (the packaged model.safetensors has it).
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def log_prob_discrete(self) -> bool:  # type: ignore[override]
+        """``True`` with the discretized logistic likelihood (digits' default): the ELBO and
+        IWAE bounds are then bounds on the probability of the discrete data, not a density."""
+        return self.config.likelihood_name == "logistic"
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -221,9 +228,18 @@ class VAE(genplug.Model):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder mean E[x | z], ``(B, *data_shape)``; images are floats in [0, 1]."""
-        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
-            raise GenplugError(f"decode takes latents of shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        self._check_latent(z, "decode")
         return self._to_data(self.likelihood.mean(self.decoder_params(z)))
+
+    def decode_sample(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw x ~ p(x | z), ``(B, *data_shape)``; images are clamped to [0, 1] (a no-op
+        for the discretized logistic, whose draws are values k / (levels - 1))."""
+        self._check_latent(z, "decode_sample")
+        return self._to_data(self.likelihood.sample(self.decoder_params(z), generator=generator))
+
+    def _check_latent(self, z: torch.Tensor, method: str) -> None:
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise GenplugError(f"{method} takes latents of shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
 
     def _to_data(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp(0, 1) if self.config.is_image else x
@@ -263,10 +279,7 @@ class VAE(genplug.Model):
             raise GenplugError(f"output={output!r}; choose 'mean' (the decoder mean) or 'draw' (a draw from p(x | z))")
         dtype = next(self.parameters()).dtype
         z = temperature * torch.randn((n, self.config.latent_dim), generator=generator, device=self.device, dtype=dtype)
-        params = self.decoder_params(z)
-        if output == "mean":
-            return self._to_data(self.likelihood.mean(params))
-        return self._to_data(self.likelihood.sample(params, generator=generator))
+        return self.decode(z) if output == "mean" else self.decode_sample(z, generator=generator)
 
     def interpolate(
         self,
@@ -285,12 +298,14 @@ class VAE(genplug.Model):
 
     # -- training ----------------------------------------------------------------------
 
-    def kl_weight(self) -> float:
-        """beta_t: rises linearly from beta / warmup_steps to beta over the warm-up."""
+    def kl_weight(self, step: int | None = None) -> float:
+        """beta_t at training step ``step`` (0-based; default ``train_step``, the steps taken):
+        rises linearly from beta / warmup_steps to beta over the warm-up."""
         c = self.config
         if c.warmup_steps == 0:
             return c.beta
-        return c.beta * min(1.0, (int(self.train_step) + 1) / c.warmup_steps)
+        step = int(self.train_step) if step is None else step
+        return c.beta * min(1.0, (step + 1) / c.warmup_steps)
 
     def elbo_terms(
         self, x: torch.Tensor, *, generator: torch.Generator | None = None
@@ -303,11 +318,13 @@ class VAE(genplug.Model):
         return log_px, kl
 
     def loss(
-        self, batch: torch.Tensor, *, generator: torch.Generator | None = None
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The negative beta-weighted ELBO in nats per example, at the current KL weight, and
-        its figures: the ELBO, the KL term (each a mean over the batch) and that weight."""
-        weight = self.kl_weight()
+        """The negative beta-weighted ELBO in nats per example, at the KL weight of training
+        step ``step`` (default ``train_step``), and its figures: the ELBO, the KL term (each a
+        mean over the batch) and that weight. A composite training the VAE jointly passes
+        the trainer's step here."""
+        weight = self.kl_weight(step)
         log_px, kl = self.elbo_terms(batch, generator=generator)
         loss = -(log_px - weight * kl).mean()
         elbo = (log_px - kl).mean().detach()
@@ -319,12 +336,19 @@ class VAE(genplug.Model):
         optimizers: dict[str, torch.optim.Optimizer],
         *,
         generator: torch.Generator | None = None,
+        step: int | None = None,
+        total: int | None = None,
     ) -> dict[str, float]:
-        """The default step on :meth:`loss`, then the warm-up counter advances (it is saved
-        with the weights, so a resumed run continues the KL schedule)."""
-        figures = super().training_step(batch, optimizers, generator=generator)
-        self.train_step += 1
-        return figures
+        """One step on :meth:`loss` at the KL weight of the trainer's ``step`` (0-based;
+        without one, ``train_step``); ``train_step`` then records ``step + 1``."""
+        step = int(self.train_step) if step is None else step
+        (optimizer,) = optimizers.values()
+        optimizer.zero_grad(set_to_none=True)
+        loss, figures = self.loss(batch, generator=generator, step=step)
+        loss.backward()
+        optimizer.step()
+        self.train_step.fill_(step + 1)
+        return {"loss": float(loss.detach()), **figures}
 
     # -- likelihood bounds ----------------------------------------------------------
 

@@ -49,6 +49,23 @@ def test_genplug_run_writes_a_grid_offline(tmp_path: Path) -> None:
     assert torch.allclose(samples, expected.detach(), atol=1e-6)
 
 
+#: Three draws of the packaged VAE (seed 1), one string per digit, pixel values k / 16
+#: written as the base-17 digit k: what its samples were before ``decode_sample`` existed.
+RECORDED = [
+    "006c61000058d63000f30e0004930750048007500080037000b12c50001bgb20",
+    "003ag90000dgdg0006g05c00076dge100005cc0000554f6000190ad0002cdg60",
+    "0001f000000bf000002cg30000e6g64004gbg97005egec700004c1000002f300",
+]
+LEVELS = "0123456789abcdefg"
+
+
+def test_default_samples_are_the_recorded_draws(default: VAE) -> None:
+    with torch.no_grad():
+        x = default.sample(len(RECORDED), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(x * 16, (x * 16).round())
+    assert ["".join(LEVELS[k] for k in row) for row in (x * 16).round().int().flatten(1).tolist()] == RECORDED
+
+
 def test_genplug_run_interpolate_writes_a_strip(tmp_path: Path) -> None:
     result = _genplug("run", "vae", "--interpolate", "-n", "6", "-o", "strip.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -82,6 +82,35 @@ def test_encode_refuses_wrong_shapes() -> None:
         model.encode(torch.zeros(2, 64))
     with pytest.raises(genplug.GenplugError, match=r"\(B, 4\)"):
         model.decode(torch.zeros(2, 5))
+    with pytest.raises(genplug.GenplugError, match=r"decode_sample takes latents of shape \(B, 4\)"):
+        model.decode_sample(torch.zeros(2, 5))
+
+
+def test_decode_sample_is_the_draw_from_the_decoder_likelihood(model: VAE) -> None:
+    z = torch.randn(6, model.config.latent_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        x = model.decode_sample(z, generator=torch.Generator().manual_seed(3))
+        # as a hybrid drew before the Encoder protocol had decode_sample: through the internals
+        g = torch.Generator().manual_seed(3)
+        by_hand = model.likelihood.sample(model.decoder_params(z), generator=g)
+    assert torch.equal(x, by_hand.clamp(0, 1) if model.config.is_image else by_hand)
+    assert not torch.equal(x, model.decode_sample(z, generator=torch.Generator().manual_seed(4)))
+    # sample(output="draw") is a prior draw of z, then decode_sample with the same generator
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        z = torch.randn((4, model.config.latent_dim), generator=g)
+        assert torch.equal(
+            model.sample(4, generator=torch.Generator().manual_seed(5)), model.decode_sample(z, generator=g)
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "discrete"), [("conv-logistic", True), ("conv-bernoulli", False), ("mlp-points", False)]
+)
+def test_log_prob_is_discrete_with_the_discretized_logistic(name: str, discrete: bool) -> None:
+    model = make(name)
+    assert model.log_prob_discrete is discrete
+    assert (model.config.likelihood_name == "logistic") is discrete
 
 
 def test_same_seed_same_samples(model: VAE) -> None:
@@ -125,6 +154,44 @@ def test_save_load_round_trip(model: VAE, tmp_path) -> None:
         )
     for a, b in zip(model.outputs, loaded.outputs, strict=True):
         assert torch.equal(a, b)
+
+
+def test_kl_warmup_follows_the_trainers_step() -> None:
+    model = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=4)
+    optimizers = model.configure_optimizers(1e-3)
+    g = torch.Generator().manual_seed(0)
+    figures = model.training_step(data_for(model, 8), optimizers, generator=g, step=2, total=10)
+    assert figures["beta"] == 0.375 and int(model.train_step) == 3  # the weight of step 2; 3 steps taken
+    assert model.kl_weight(0) == 0.125 and model.kl_weight(100) == 0.5 and model.kl_weight() == 0.5
+    assert model.loss(data_for(model, 8), generator=g, step=1)[1]["beta"] == 0.25
+
+
+def test_kl_warmup_runs_while_a_composite_trains_the_vae_with_its_prior(tmp_path) -> None:
+    torch.manual_seed(0)
+    vae = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=4)
+    prior = genplug.create("vae", data_shape=(2,), latent_dim=2, mlp_hidden=16)  # any Generator with a loss
+    model = genplug.compose(encoder=vae, prior=prior, train_encoder=True)
+    genplug.train(model, "moons", {"steps": 6, "batch_size": 32, "log_every": 1}, out=tmp_path, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["encoder_beta"] for line in lines] == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert [line["beta"] for line in lines] == [1.0] * 6  # the prior VAE has no warm-up
+
+
+def test_a_resumed_run_continues_the_kl_warmup_exactly(tmp_path) -> None:
+    def run(steps: int, out, resume: bool = False) -> VAE:
+        torch.manual_seed(0)
+        model = genplug.create("vae", **CONFIGS["mlp-points"], beta=0.5, warmup_steps=4)
+        options = {"steps": steps, "batch_size": 32, "checkpoint_every": 3, "log_every": 1}
+        return genplug.train(model, "moons", options, out=out, resume=resume, progress=False)
+
+    straight = run(6, tmp_path / "a")
+    run(3, tmp_path / "b")
+    resumed = run(6, tmp_path / "b", resume=True)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    assert int(resumed.train_step) == 6
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["beta"] for line in lines] == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
 
 
 def test_kl_warmup_rises_to_beta_and_counts_steps() -> None:
