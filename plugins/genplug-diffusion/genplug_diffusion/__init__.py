@@ -24,12 +24,14 @@ __all__ = [
     "MLPDenoiser",
     "UNet",
     "UniPC",
+    "discretized_gaussian_log_prob",
     "schedules",
 ]
 
 _LAZY = {
     "DiffusionConfig": "genplug_diffusion.model",
     "DiffusionModel": "genplug_diffusion.model",
+    "discretized_gaussian_log_prob": "genplug_diffusion.model",
     "UNet": "genplug_diffusion.unet",
     "MLPDenoiser": "genplug_diffusion.mlp",
     "DiffusionSampler": "genplug_diffusion.samplers.base",

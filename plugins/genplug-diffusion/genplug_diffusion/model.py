@@ -41,7 +41,7 @@ from genplug_diffusion.mlp import MLPDenoiser
 from genplug_diffusion.samplers.base import randn
 from genplug_diffusion.unet import UNet
 
-__all__ = ["DiffusionConfig", "DiffusionModel"]
+__all__ = ["DiffusionConfig", "DiffusionModel", "discretized_gaussian_log_prob"]
 
 DENOISERS = ("auto", "unet", "mlp")
 MAX_SIZE = 65_536  # bound on a width, a side or a channel count: far above any real use
@@ -119,6 +119,11 @@ class DiffusionConfig:
         default=attrs.Factory(lambda c: 1.0 if _is_image(c) else None, takes_self=True),
         validator=attrs.validators.optional(v.positive),
     )
+    # discrete data: the values k / (levels - 1) in [0, 1] of each dimension (digits: 17), at most MAX_SIZE;
+    # log_prob is then a bound on their probability (a discretised decoder). None: continuous data, a density
+    levels: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(v.in_range(2, MAX_SIZE, integer=True))
+    )
 
     def __attrs_post_init__(self) -> None:
         if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
@@ -173,9 +178,17 @@ class DiffusionModel(genplug.Model):
     log_prob_kinds = ("elbo",)
     time: ClassVar[str] = "discrete"  # predict takes integer timesteps 0 … T-1
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 6000, "ema": 0.999}
-    #: Small configs for genplug's conformance kit: a UNet with ε, an MLP with v and the cosine schedule.
+    #: Small configs for genplug's conformance kit: a UNet with ε on discrete images, an MLP with v and the
+    #: cosine schedule on continuous points.
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
-        {"data_shape": (1, 8, 8), "channels": 8, "res_blocks": 1, "attention_heads": 2, "num_train_timesteps": 100},
+        {
+            "data_shape": (1, 8, 8),
+            "channels": 8,
+            "res_blocks": 1,
+            "attention_heads": 2,
+            "num_train_timesteps": 100,
+            "levels": 17,
+        },
         {
             "data_shape": (2,),
             "hidden": 16,
@@ -202,6 +215,19 @@ class DiffusionModel(genplug.Model):
             )
         else:
             self.net = MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks)
+
+    @property
+    def log_prob_discrete(self) -> bool:  # type: ignore[override]
+        """Whether :meth:`log_prob` bounds a probability of discrete data (``levels`` set), not a density."""
+        return self.config.levels is not None
+
+    def conformance_batch(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Test data for genplug.testing: values on the grid k / (levels - 1) when ``levels`` is set."""
+        shape = (n, *self.config.data_shape)
+        if self.config.levels is None:
+            return torch.rand(shape, generator=generator)
+        steps = self.config.levels - 1
+        return torch.randint(0, steps + 1, shape, generator=generator).float() / steps
 
     # -- the denoiser interface ------------------------------------------------------
 
@@ -303,10 +329,16 @@ class DiffusionModel(genplug.Model):
         """A lower bound on log p(x) in nats per example: the variational bound (ELBO).
 
         The bound of Ho et al., eq. 5, for the reverse process with the posterior
-        variances β̃_t (the ``ddpm`` sampler's) and a Gaussian decoder N(x̂_0, β_0) at
-        the last step, summed over all T timesteps with one draw of x_t per timestep;
-        the draw makes it an unbiased estimate of the bound. The change of variables
-        to diffusion space (``data_scale``) is included.
+        variances β̃_t (the ``ddpm`` sampler's), summed over all T timesteps with one
+        draw of x_t per timestep; the draw makes it an unbiased estimate of the bound.
+        The decoder p(x_0 | x_1) at the last step has mean x̂_0 and variance β_0:
+
+        - with ``levels`` set (discrete data k / (levels - 1)), it is Ho et al.'s
+          discretised Gaussian (their eq. 13): each dimension gets the Gaussian's mass
+          of the bin around its value, the outer bins reaching to ±∞, so the bound is on
+          the *probability* of the discrete data (at most 0, and no change of variables);
+        - with ``levels=None``, it is the Gaussian density N(x_0; x̂_0, β_0), a bound on
+          a density, with the change of variables to diffusion space (``data_scale``).
 
         Arguments:
             x: data ``(B, *event_shape)``.
@@ -323,6 +355,9 @@ class DiffusionModel(genplug.Model):
             self.train(was_training)
 
     def _elbo(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        levels = self.config.levels
+        if levels is not None:
+            _check_on_grid(x, levels)
         x0 = self.to_diffusion_space(x).to(self.dtype)
         B, D = x0.shape[0], x0[0].numel()
         a = self.alphas_cumprod.double()
@@ -335,13 +370,18 @@ class DiffusionModel(genplug.Model):
         kl_prior = 0.5 * (aT * x0.double().pow(2) + (1 - aT) - 1 - torch.log(1 - aT)).flatten(1).sum(1)
 
         # L_{t-1} (t >= 1): KL between Gaussians of equal variance β̃_t, ||μ̃(x_0) - μ̃(x̂_0)||² / 2β̃_t;
-        # L_0: -log N(x_0; x̂_0, β_0). Evaluated in chunks of timesteps to batch the network.
+        # L_0: -log p(x_0 | x_1), the discretised decoder's mass (levels set) or -log N(x_0; x̂_0, β_0),
+        # whose quadratic part rides along with the KL terms as timestep 0's weight 1/2β_0.
+        # Evaluated in chunks of timesteps to batch the network.
         weight = a_prev.sqrt() * beta / (1 - a)  # μ̃'s coefficient of x_0
         var = (1 - a_prev) / (1 - a) * beta  # β̃_t
+        decoder_weight = 0.0 if levels is not None else 1 / (2 * beta[0])
         weight_over_var = torch.where(
-            torch.arange(T, device=a.device) > 0, weight**2 / (2 * var.clamp_min(1e-30)), 1 / (2 * beta[0])
+            torch.arange(T, device=a.device) > 0, weight**2 / (2 * var.clamp_min(1e-30)), decoder_weight
         )
-        total = kl_prior + 0.5 * D * torch.log(2 * math.pi * beta[0])
+        total = kl_prior
+        if levels is None:
+            total = total + 0.5 * D * torch.log(2 * math.pi * beta[0])
         chunk = max(1, 4096 // B)
         for start in range(0, T, chunk):
             t = torch.arange(start, min(start + chunk, T), device=x0.device)
@@ -355,7 +395,72 @@ class DiffusionModel(genplug.Model):
             x0_hat = x0_x * x_t + x0_pred * self.predict(x_t, t_rep)
             err = (x0_rep - x0_hat).double().pow(2).flatten(1).sum(1).view(k, B)  # (k, B)
             total = total + (weight_over_var[t][:, None] * err).sum(0)
+            if levels is not None and start == 0:  # rows 0 … B-1 are timestep 0
+                half_width = 1 / (2 * (levels - 1) * self.config.data_scale)  # half a bin, in diffusion space
+                index = (x.double() * (levels - 1)).round().long().to(x0.device)
+                decoder = discretized_gaussian_log_prob(
+                    x0.double(), x0_hat[:B].double(), beta[0].sqrt(), index=index, levels=levels, half_width=half_width
+                )
+                total = total - decoder.flatten(1).sum(1)
+        if levels is not None:
+            return (-total).to(x0.dtype)  # a probability: no change of variables
         return (-total - D * math.log(self.config.data_scale)).to(x0.dtype)
+
+
+def discretized_gaussian_log_prob(
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor | float,
+    *,
+    index: torch.Tensor,
+    levels: int,
+    half_width: float,
+) -> torch.Tensor:
+    """log P(bin of x) under N(mean, std²), element-wise: Ho et al.'s discretised decoder.
+
+    Bin k of ``levels`` is [x - half_width, x + half_width], except that the first
+    (``index == 0``) reaches down to -∞ and the last (``index == levels - 1``) up to +∞,
+    so the masses of all levels sum to 1. With a = (lower - mean) / std and
+    b = (upper - mean) / std the mass is Φ(b) - Φ(a), computed as
+    log Φ(b) + log(1 - exp(log Φ(a) - log Φ(b))) with ``log_ndtr``, after reflecting
+    (a, b) -> (-b, -a) when the bin lies right of the mean, so that both ends sit in
+    the lower tail where log Φ is accurate. The outer bins reduce to log Φ(b) and the
+    log-survival log Φ(-a), the tails of Ho et al.'s ``discretized_gaussian_log_likelihood``,
+    here without its 1e-12 floor or its tanh approximation of Φ.
+
+    Arguments:
+        x: values on the grid, in the space of ``mean`` (e.g. diffusion space [-1, 1]).
+        mean: the decoder's mean, broadcastable to ``x``.
+        std: the decoder's standard deviation (a scalar).
+        index: the level k of each value of ``x``, 0 … levels - 1.
+        levels: the number of levels.
+        half_width: half a bin in the space of ``x``: 1 / (levels - 1) in [-1, 1].
+
+    References:
+        Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", 2020,
+        arXiv:2006.11239, eq. 13.
+    """
+    inf = torch.tensor(math.inf, dtype=x.dtype, device=x.device)
+    lower = torch.where(index <= 0, -inf, x - half_width)
+    upper = torch.where(index >= levels - 1, inf, x + half_width)
+    a, b = (lower - mean) / std, (upper - mean) / std
+    right = a + b > 0  # the bin's middle is right of the mean: use the survival function instead
+    a, b = torch.where(right, -b, a), torch.where(right, -a, b)
+    log_b, log_a = torch.special.log_ndtr(b), torch.special.log_ndtr(a)
+    return log_b + torch.log(-torch.expm1(log_a - log_b))
+
+
+def _check_on_grid(x: torch.Tensor, levels: int) -> None:
+    """Refuse data that is not on the grid k / (levels - 1), k = 0 … levels - 1."""
+    scaled = x.double() * (levels - 1)
+    off = (scaled - scaled.round()).abs().max() if x.numel() else 0.0
+    if x.numel() and (off > 1e-3 or scaled.round().min() < 0 or scaled.round().max() > levels - 1):
+        raise GenplugError(
+            f"diffusion log_prob with levels={levels} needs data whose values are k/{levels - 1} in [0, 1]; got "
+            f"values in [{float(x.min()):.4g}, {float(x.max()):.4g}] up to {float(off) / (levels - 1):.3g} off "
+            "that grid. Set levels to the data's number of values (256 for 8-bit images), or levels=None for "
+            "continuous data"
+        )
 
 
 def _x0_coefficients(a_t: torch.Tensor, prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -64,6 +64,13 @@ def test_default_weights_sample_digits(default):
         assert (x < 0.2).float().mean() > 0.3 and (x > 0.6).float().mean() > 0.1, sampler
 
 
+def test_default_weights_bound_the_probability_of_the_discrete_digits(default):
+    assert default.config.levels == 17 and default.log_prob_discrete
+    x = genplug.load_data("digits", "test").x[:2]
+    lp = default.log_prob(x, generator=torch.Generator().manual_seed(0))
+    assert lp.shape == (2,) and torch.isfinite(lp).all() and (lp < 0).all()
+
+
 def test_genplug_run_writes_a_grid_with_no_network(tmp_path):
     result = _genplug_offline("run", "diffusion", "-n", "4", "-o", "grid.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -7,9 +7,17 @@ import math
 import re
 import time
 
+import attrs
 import pytest
 import torch
-from genplug_diffusion import DiffusionConfig, DiffusionModel, MLPDenoiser, UNet, schedules
+from genplug_diffusion import (
+    DiffusionConfig,
+    DiffusionModel,
+    MLPDenoiser,
+    UNet,
+    discretized_gaussian_log_prob,
+    schedules,
+)
 
 import genplug
 
@@ -273,3 +281,99 @@ def test_log_prob_is_seeded_and_refuses_other_kinds(tiny_points):
     assert tiny_points.log_prob_kinds == ("elbo",)
     with pytest.raises(genplug.GenplugError, match="kind 'elbo' only"):
         tiny_points.log_prob(x, kind="exact")
+
+
+# -- the discretised decoder (levels set) ------------------------------------------------------
+
+LEVEL_CASES = [(17, 0.0, 0.006), (17, 0.3, 0.05), (17, -1.4, 0.5), (3, 0.9, 1.0), (2, 0.0, 1e-3), (256, 0.51, 0.02)]
+
+
+def _grid(levels: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Every level of [-1, 1] (diffusion space), its index and half a bin."""
+    index = torch.arange(levels)
+    return -1 + 2 * index.double() / (levels - 1), index, 1 / (levels - 1)
+
+
+@pytest.mark.parametrize(("levels", "mean", "std"), LEVEL_CASES)
+def test_discretised_decoder_probabilities_of_all_levels_sum_to_one(levels, mean, std):
+    x, index, h = _grid(levels)
+    lp = discretized_gaussian_log_prob(x, torch.tensor(mean).double(), std, index=index, levels=levels, half_width=h)
+    assert (lp <= 0).all()
+    assert lp.exp().sum().item() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("levels", "mean", "std"), LEVEL_CASES)
+def test_discretised_decoder_matches_normal_cdf_differences(levels, mean, std):
+    x, index, h = _grid(levels)
+    lp = discretized_gaussian_log_prob(x, torch.tensor(mean).double(), std, index=index, levels=levels, half_width=h)
+    normal = torch.distributions.Normal(torch.tensor(mean).double(), torch.tensor(std).double())
+    upper = torch.where(index == levels - 1, torch.ones_like(x), normal.cdf(x + h))
+    lower = torch.where(index == 0, torch.zeros_like(x), normal.cdf(x - h))
+    mass = upper - lower
+    stable = mass > 1e-8  # where the difference of CDFs has not cancelled to nothing
+    assert stable.any()
+    assert torch.allclose(lp[stable], mass[stable].log(), rtol=0, atol=1e-6)
+
+
+def test_discretised_decoder_stays_finite_far_in_the_tails():
+    x, index, h = _grid(17)
+    lp = discretized_gaussian_log_prob(x, torch.tensor(-1.0).double(), 1e-3, index=index, levels=17, half_width=h)
+    assert torch.isfinite(lp).all()
+    # the level next to the mean's, 62.5 standard deviations away: log Φ(-62.5) ≈ -62.5²/2 - log(62.5 √2π)
+    assert lp[1].item() == pytest.approx(-(62.5**2) / 2 - math.log(62.5 * math.sqrt(2 * math.pi)), rel=1e-3)
+    assert lp[0].item() == pytest.approx(0.0, abs=1e-12)
+
+
+class ThreePointDenoiser:
+    """The exact ε-predictor for data uniform on {-1, 0, 1}: E[x_0 | x_t] over the three points."""
+
+    def __init__(self, alphas_cumprod: torch.Tensor) -> None:
+        self.alphas_cumprod = alphas_cumprod
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = self.alphas_cumprod[t].double()[:, None]
+        x = x_t.double()
+        points = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+        logits = -((x - a.sqrt() * points) ** 2) / (2 * (1 - a))  # (B, 3)
+        x0 = (logits.softmax(1) * points).sum(1, keepdim=True)
+        return ((x - a.sqrt() * x0) / (1 - a).sqrt()).to(x_t.dtype)
+
+
+def test_discrete_bound_over_every_value_of_a_three_level_space_sums_to_at_most_one():
+    model = genplug.create(
+        "diffusion", data_shape=(1,), hidden=8, mlp_blocks=1, levels=3, data_center=0.5, data_scale=0.5
+    )
+    assert model.log_prob_discrete
+    values = torch.tensor([[0.0], [0.5], [1.0]])  # every point of the space, -1, 0, 1 in diffusion space
+    untrained = model.log_prob(values.repeat(20, 1), generator=g(0)).double()
+    assert (untrained <= 0).all()
+    assert untrained.view(20, 3).exp().sum(1).max() <= 1
+
+    model.predict = ThreePointDenoiser(model.alphas_cumprod).predict
+    exact = model.log_prob(values.repeat(1000, 1), generator=g(1)).double().view(1000, 3)
+    assert (exact <= 0).all()
+    # exp of each point's bound (the mean of 1000 estimates, each with standard deviation about 0.2):
+    # 0.98 of the total probability 1, the fixed variances' loss; the mean's noise is 0.004
+    total = exact.mean(0).exp().sum().item()
+    assert 0.9 < total <= 1, f"the bounds' probabilities sum to {total}"
+
+
+def test_levels_switch_log_prob_to_the_discrete_bound_without_the_jacobian(tiny_image):
+    x = torch.randint(0, 17, (3, 1, 8, 8), generator=g(0)).float() / 16
+    discrete = genplug.create("diffusion", **{**attrs.asdict(tiny_image.config), "levels": 17})
+    discrete.load_state_dict(tiny_image.state_dict())
+    assert not tiny_image.log_prob_discrete and discrete.log_prob_discrete
+    assert discrete.log_prob_kinds == ("elbo",)
+    continuous, bound = tiny_image.log_prob(x, generator=g(1)), discrete.eval().log_prob(x, generator=g(1))
+    assert (bound <= 0).all() and torch.isfinite(continuous).all()
+    assert not torch.allclose(bound, continuous)
+
+
+def test_discrete_log_prob_refuses_data_off_the_grid():
+    model = genplug.create("diffusion", data_shape=(2,), hidden=8, mlp_blocks=1, levels=17)
+    with pytest.raises(genplug.GenplugError, match=r"levels=17 needs data whose values are k/16"):
+        model.log_prob(torch.tensor([[0.5, 0.51]]))
+    with pytest.raises(genplug.GenplugError, match=r"levels=17"):
+        model.log_prob(torch.tensor([[0.5, 1.0625]]))
+    with pytest.raises(genplug.ConfigError, match=r"DiffusionConfig\.levels must be an integer in \[2, "):
+        DiffusionConfig(levels=1)
