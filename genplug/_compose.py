@@ -37,15 +37,12 @@ from typing import Any, ClassVar
 import attrs
 import torch
 
-from genplug import _folder
 from genplug._api import get_sampler
-from genplug._configs import config_from_dict
 from genplug._errors import IncompatibleError
 from genplug._model import Model, split_loss
 from genplug._protocols import PROTOCOLS, missing_members
-from genplug._training.checkpoint import find_checkpoint
 from genplug._training.config import TrainConfig, config_for
-from genplug._training.loop import _configure_optimizers, train
+from genplug._training.loop import configure_optimizers, train
 
 __all__ = ["Composite", "CompositeConfig", "check_composition", "compose"]
 
@@ -221,7 +218,7 @@ class Composite(Model):
         if isinstance(config, (int, float)):  # the first contract's learning rate
             config = TrainConfig(lr=float(config))
         if self._trains_itself():
-            return _configure_optimizers(self.prior, config)  # a prior written for configure_optimizers(lr) too
+            return configure_optimizers(self.prior, config)  # a prior written for configure_optimizers(lr) too
         params = [*self.prior.parameters(), *(self.encoder.parameters() if self.config.train_encoder else ())]
         return {"model": torch.optim.AdamW(params, lr=config.lr)}
 
@@ -300,26 +297,8 @@ class Composite(Model):
         **options: Any,
     ) -> Composite:
         """Train with :func:`genplug.train` (options: ``lr``, ``batch_size``, ``seed``, ``ema``, ...)."""
-        if resume and out is not None:
-            self._keep_prepared_config(Path(out))
         train(self, data, config_for(self, steps=steps, **options), out=out, resume=resume, progress=progress)
         return self
-
-    def _keep_prepared_config(self, out: Path) -> None:
-        """Take from ``out``'s checkpoint the config fields unset here that the fresh run's
-        ``prepare`` filled in (a latent-diffusion's latent statistics): a resumed run gets
-        the checkpoint's weights, not its config, and ``prepare`` is not called again."""
-        checkpoint = find_checkpoint(out)
-        if checkpoint is None:
-            return  # train() says there is nothing to resume
-        saved = config_from_dict(self.config_class, _folder.read(checkpoint).config, source=str(checkpoint))
-        filled = {
-            name: getattr(saved, name)
-            for name in attrs.fields_dict(self.config_class)
-            if getattr(self.config, name) is None and getattr(saved, name) is not None
-        }
-        if filled:
-            self.config = attrs.evolve(self.config, **filled)
 
 
 def compose(

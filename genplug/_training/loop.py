@@ -46,7 +46,7 @@ from genplug._metrics import image_scores
 from genplug._training.checkpoint import EMA, find_checkpoint, read_state, restore, save_checkpoint
 from genplug._training.config import TrainConfig, config_for
 
-__all__ = ["batch_indices", "train"]
+__all__ = ["batch_indices", "configure_optimizers", "train"]
 
 LOCK_NAME = ".genplug-train.lock"
 
@@ -214,7 +214,7 @@ def train(
     return model
 
 
-def _configure_optimizers(model: Any, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+def configure_optimizers(model: Any, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """``model.configure_optimizers(config)``; a model written for the first contract
     (``configure_optimizers(lr)``) gets the learning rate instead."""
     params = list(inspect.signature(model.configure_optimizers).parameters)
@@ -267,6 +267,22 @@ def _step_keywords(model: Any) -> set[str]:
     return set(params)
 
 
+def _keep_prepared_config(model: Any, checkpoint: Path) -> None:
+    """A resumed run keeps the config fields its fresh run's ``prepare`` filled in (a
+    latent-diffusion's latent statistics): ``prepare`` is not called again on resume."""
+    cls = getattr(model, "config_class", None)
+    if cls is None or not attrs.has(cls) or getattr(model, "config", None) is None:
+        return
+    saved = _folder.config_from_dict(cls, _folder.read(checkpoint).config, source=str(checkpoint))
+    filled = {
+        name: getattr(saved, name)
+        for name in attrs.fields_dict(cls)
+        if getattr(model.config, name) is None and getattr(saved, name) is not None
+    }
+    if filled:
+        model.config = attrs.evolve(model.config, **filled)
+
+
 def _preview(model: Any, out: Path, step: int, seed: int) -> dict[str, float]:
     """A sample grid in ``out/previews`` and, for digit-shaped models, FD: figures for metrics.jsonl."""
     shape = tuple(getattr(model, "event_shape", ()) or ())
@@ -315,7 +331,7 @@ def _loop(
     if not resume and callable(getattr(model, "prepare", None)):
         model.prepare(data)  # once, on a fresh run: e.g. statistics measured on the whole data
     model.train()
-    optimizers = _configure_optimizers(model, config)
+    optimizers = configure_optimizers(model, config)
     if config.clip_grad is not None:
         _clip(optimizers, config.clip_grad)
     modules = getattr(model, "ema_modules", None)
@@ -342,6 +358,7 @@ def _loop(
                 f"give --steps {state['step']} or more"
             )
         start, figures = restore(checkpoint, model, optimizers, ema, generator, device)
+        _keep_prepared_config(model, checkpoint)
 
     x = data.x.to(device)
     y = data.y.to(device) if label is not None else None
