@@ -31,6 +31,7 @@ folder per component::
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,7 +45,7 @@ from genplug._protocols import PROTOCOLS, missing_members
 from genplug._training.config import TrainConfig, config_for
 from genplug._training.loop import configure_optimizers, train
 
-__all__ = ["Composite", "CompositeConfig", "check_composition", "compose"]
+__all__ = ["Composite", "CompositeConfig", "check_composition", "compose", "prior_shape"]
 
 
 @attrs.frozen(kw_only=True)
@@ -56,6 +57,29 @@ class CompositeConfig:
     train_encoder: bool = False  # False: the encoder is frozen while the prior trains
     sampler: str | None = None  # the prior's default sampler (None: the prior's own default)
     steps: int | None = None  # the default number of sampler steps
+    adapter: str = attrs.field(default="identity", validator=attrs.validators.in_(("identity", "flatten", "codes")))
+    # what the prior models: the latent as it is, flattened to a vector, or an encoder's discrete codes as tokens
+
+
+def prior_shape(encoder: Any, adapter: str) -> tuple[int, ...]:
+    """The ``event_shape`` a prior needs for ``encoder``'s latents under ``adapter``.
+
+    - ``identity``: the latent itself, ``encoder.latent_shape``;
+    - ``flatten``: the latent as one vector, ``(prod(latent_shape),)`` (an MLP prior on a
+      convolutional encoder's grid);
+    - ``codes``: a discrete encoder's codes (``Latent.codes``, ``code_shape``) in raster
+      order as ``prod(code_shape)`` tokens: a 4x4 grid of codes feeds a prior over 16
+      tokens, which must have ``vocab_size == encoder.num_codes``.
+    """
+    if adapter == "codes":
+        for member in ("code_shape", "num_codes", "decode_codes"):
+            if not hasattr(encoder, member):
+                raise IncompatibleError(
+                    f"adapter 'codes' needs an encoder with discrete codes; {_name(encoder)!r} has no {member}"
+                )
+        return (math.prod(encoder.code_shape),)
+    shape = tuple(encoder.latent_shape)
+    return (math.prod(shape),) if adapter == "flatten" else shape
 
 
 def _name(obj: Any) -> str:
@@ -88,15 +112,24 @@ def check_roles(roles: dict[str, str], parts: dict[str, Any]) -> None:
             )
 
 
-def check_composition(encoder: Any, prior: Any, sampler: str | None = None) -> None:
+def check_composition(encoder: Any, prior: Any, sampler: str | None = None, adapter: str = "identity") -> None:
     """Raise :class:`IncompatibleError` naming both sides when the parts do not fit."""
     check_roles(Composite.roles, {"encoder": encoder, "prior": prior})
-    latent = tuple(encoder.latent_shape)
+    latent = prior_shape(encoder, adapter)
     event = tuple(prior.event_shape)
     if latent != event:
+        hint = ""
+        if adapter == "identity" and math.prod(encoder.latent_shape) == math.prod(event):
+            hint = ", or compose with adapter='flatten'"
+        gives = f"has latents of shape {latent}" if adapter == "identity" else f"gives {latent} (adapter {adapter!r})"
         raise IncompatibleError(
             f"the prior {_name(prior)!r} draws samples of shape {event}, but the encoder {_name(encoder)!r} "
-            f"has latents of shape {latent}; build the prior with data_shape={latent}"
+            f"{gives}; build the prior with data_shape={latent}{hint}"
+        )
+    if adapter == "codes" and getattr(prior, "vocab_size", encoder.num_codes) != encoder.num_codes:
+        raise IncompatibleError(
+            f"the prior {_name(prior)!r} has vocab_size {prior.vocab_size}, but the encoder {_name(encoder)!r} has "
+            f"{encoder.num_codes} codes; build the prior with vocab_size={encoder.num_codes}"
         )
     if sampler is not None:
         try:
@@ -122,7 +155,7 @@ class Composite(Model):
 
     def __init__(self, config: CompositeConfig, *, encoder: Any, prior: Any) -> None:
         super().__init__(config)
-        check_composition(encoder, prior, config.sampler)
+        check_composition(encoder, prior, config.sampler, self._adapter_of(config))
         self.encoder = encoder
         self.prior = prior
         self._event_shape: tuple[int, ...] | None = None
@@ -187,8 +220,17 @@ class Composite(Model):
         except IncompatibleError as exc:
             raise IncompatibleError(f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}") from None
 
+    @staticmethod
+    def _adapter_of(config: Any) -> str:
+        return getattr(config, "adapter", "identity")
+
     def decode(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents to data space: the encoder's ``decode``. Subclasses may draw instead."""
+        adapter = self._adapter_of(self.config)
+        if adapter == "codes":
+            return self.encoder.decode_codes(z.long().view(-1, *self.encoder.code_shape))
+        if adapter == "flatten":
+            z = z.view(-1, *self.encoder.latent_shape)
         return self.encoder.decode(z)
 
     def sample(
@@ -207,7 +249,11 @@ class Composite(Model):
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The latent the prior is trained on: the posterior mean, or a posterior sample."""
         latent = self.encoder.encode(x, generator=generator)
-        return latent.mean if self.config.latent == "mean" else latent.sample
+        adapter = self._adapter_of(self.config)
+        if adapter == "codes":
+            return latent.codes.flatten(1).long()
+        z = latent.mean if self.config.latent == "mean" else latent.sample
+        return z.flatten(1) if adapter == "flatten" else z
 
     # -- training ---------------------------------------------------------------------
 
@@ -309,15 +355,18 @@ def compose(
     train_encoder: bool = False,
     sampler: str | None = None,
     steps: int | None = None,
+    adapter: str = "identity",
 ) -> Composite:
     """Compose ``encoder`` (an :class:`Encoder`) with ``prior`` (a :class:`Generator` on its latents).
 
     Arguments:
         encoder: maps data to latents and back; frozen unless ``train_encoder``.
-        prior: a generator whose ``event_shape`` equals ``encoder.latent_shape``.
+        prior: a generator whose ``event_shape`` is what ``adapter`` makes of the encoder's
+            latents (:func:`prior_shape`): ``encoder.latent_shape`` by default.
         latent: train the prior on the posterior ``"mean"`` or on a posterior ``"sample"``.
         train_encoder: train the encoder together with the prior.
         sampler, steps: the prior's default sampler and steps, checked now.
+        adapter: ``"identity"``, ``"flatten"`` or ``"codes"`` (see :func:`prior_shape`).
     """
-    config = CompositeConfig(latent=latent, train_encoder=train_encoder, sampler=sampler, steps=steps)
+    config = CompositeConfig(latent=latent, train_encoder=train_encoder, sampler=sampler, steps=steps, adapter=adapter)
     return Composite(config, encoder=encoder, prior=prior)

@@ -98,7 +98,13 @@ def test_round_trip_through_files(tmp_path):
     model.save_pretrained(tmp_path)
     index = json.loads((tmp_path / "config.json").read_text())
     assert index["architecture"] == "composite"
-    assert index["config"] == {"latent": "sample", "train_encoder": False, "sampler": None, "steps": None}
+    assert index["config"] == {
+        "latent": "sample",
+        "train_encoder": False,
+        "sampler": None,
+        "steps": None,
+        "adapter": "identity",
+    }
     assert {k: v for k, v in index["components"]["encoder"].items() if k != "weights_id"} == {
         "path": "encoder",
         "architecture": "toy-gaussian",
@@ -258,3 +264,66 @@ def test_a_prior_with_only_a_loss_trains_on_one_optimizer():
     model.fit("8gaussians", steps=100, lr=0.1, batch_size=256, progress=False)
     latents = genplug.load_data("8gaussians").x @ StandIn().rotation
     assert torch.allclose(model.prior.mean, latents.mean(0), atol=0.1)
+
+
+class GridEncoder(torch.nn.Module):
+    """A deterministic encoder with a (2, 2, 2) latent grid: 8 numbers per 2-D point."""
+
+    latent_shape = (2, 2, 2)
+    event_shape = (2,)
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.Linear(2, 8)
+
+    def encode(self, x, *, generator=None):
+        z = self.up(x).view(-1, 2, 2, 2)
+        return genplug.Latent(sample=z, mean=z)
+
+    def decode(self, z):
+        return z.flatten(1)[:, :2]
+
+
+class CodeEncoder(torch.nn.Module):
+    """A discrete encoder: a 4x4 grid of codes out of 5 (the shape of a VQ-VAE's)."""
+
+    latent_shape = (1, 4, 4)
+    code_shape = (4, 4)
+    num_codes = 5
+    event_shape = (1, 4, 4)
+
+    def encode(self, x, *, generator=None):
+        codes = (x.clamp(0, 0.999) * self.num_codes).long().view(-1, 4, 4)
+        z = codes.float().unsqueeze(1) / self.num_codes
+        return genplug.Latent(sample=z, mean=z, codes=codes)
+
+    def decode(self, z):
+        return z
+
+    def decode_codes(self, codes):
+        return codes.float().unsqueeze(1) / self.num_codes
+
+
+def test_a_flatten_adapter_feeds_a_grid_latent_to_a_vector_prior():
+    prior = genplug.create("toy-gaussian", data_shape=(8,))
+    with pytest.raises(genplug.IncompatibleError, match="or compose with adapter='flatten'"):
+        genplug.compose(encoder=GridEncoder(), prior=prior)
+    model = genplug.compose(encoder=GridEncoder(), prior=prior, adapter="flatten")
+    assert model.encode(torch.zeros(3, 2)).shape == (3, 8)
+    assert genplug.sample(model, 4).shape == (4, 2)
+
+
+def test_a_codes_adapter_feeds_a_grid_of_codes_to_a_token_prior():
+    prior = genplug.create("toy-bigram", data_shape=(16,), vocab_size=5)
+    model = genplug.compose(encoder=CodeEncoder(), prior=prior, adapter="codes")
+    x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    tokens = model.encode(x)
+    assert tokens.shape == (64, 16) and tokens.dtype == torch.long and int(tokens.max()) < 5
+    genplug.train(model, genplug.Data("grid", "image", x), {"steps": 20, "batch_size": 16}, progress=False)
+    drawn = genplug.sample(model, 3, generator=torch.Generator().manual_seed(1))
+    assert drawn.shape == (3, 1, 4, 4)
+    assert set((drawn * 5).round().long().unique().tolist()) <= set(range(5))  # decoded from codes
+    with pytest.raises(genplug.IncompatibleError, match="vocab_size=5"):
+        genplug.compose(
+            encoder=CodeEncoder(), prior=genplug.create("toy-bigram", data_shape=(16,), vocab_size=7), adapter="codes"
+        )
