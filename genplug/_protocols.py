@@ -123,8 +123,9 @@ class Encoder(Protocol):
 
     Optional: ``decode_sample(z, *, generator=None) -> Tensor``, a draw from p(x | z),
     for encoders with a decoder distribution (a VAE); a hybrid uses it instead of
-    reaching into the encoder's internals. ``code_shape`` and ``num_codes`` for encoders
-    whose latents are discrete codes.
+    reaching into the encoder's internals. ``code_shape``, ``num_codes`` and
+    ``decode_codes(codes) -> Tensor`` for encoders whose latents are discrete codes (a
+    VQ-VAE): a composite's ``"codes"`` adapter hands the codes to a token prior.
     """
 
     latent_shape: tuple[int, ...]
