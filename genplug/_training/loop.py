@@ -297,8 +297,8 @@ def _preview(model: Any, out: Path, step: int, seed: int) -> dict[str, float]:
         torch.set_rng_state(rng)
     folder = out / "previews"
     folder.mkdir(exist_ok=True)
-    if x.is_floating_point() and (not is_image or (x.min() >= 0 and x.max() <= 1)):
-        save_samples(x, folder / f"step-{step:07d}.png")
+    if x.is_floating_point():  # a preview: images clamped to [0, 1] for display (genplug run refuses instead)
+        save_samples(x.clamp(0, 1) if is_image else x, folder / f"step-{step:07d}.png")
     figures: dict[str, float] = {}
     if shape == (1, 8, 8) and x.is_floating_point():
         scores = image_scores(x.clamp(0, 1), load_data("digits", "test"))
