@@ -63,7 +63,7 @@ class TwoNets(genplug.Model):
         loss_g = -self.critic(self.sample(len(batch), generator=generator)).mean()
         loss_g.backward()
         optimizers["generator"].step()
-        return {"loss_d": float(loss_d), "loss_g": float(loss_g)}
+        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
 
 
 @pytest.fixture
