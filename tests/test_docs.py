@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 import pytest
 
@@ -219,3 +220,20 @@ def test_every_public_name_and_signature_is_on_the_python_api_page():
         if inspect.isfunction(obj):
             signature = f"genplug.{name}{signature_text(obj)}"
             assert signature in page, f"docs/python-api.md does not give the exact signature: {signature}"
+
+
+def test_every_protocol_member_spec_field_and_model_contract_member_is_in_the_guide():
+    from genplug._protocols import PROTOCOLS, _protocol_members
+
+    guide = (DOCS / "plugins.md").read_text()
+    names = {f"{p.__name__}.{m}": m for p in PROTOCOLS.values() for m in _protocol_members(p)}
+    for spec in (genplug.ArchitectureSpec, genplug.SamplerSpec, genplug.DatasetSpec, genplug.MetricSpec):
+        names.update({f"{spec.__name__}.{f.name}": f.name for f in attrs.fields(spec)})
+    contract = (
+        "conditions", "prepare", "loss", "configure_optimizers", "training_step", "train_defaults",
+        "train_options_class", "ema_modules", "inference_modules", "log_prob_discrete", "roles",
+        "decode_sample", "decode_codes", "codes",
+    )  # fmt: skip
+    names.update({f"Model.{m}": m for m in contract})
+    missing = sorted(where for where, name in names.items() if f"`{name}" not in guide)
+    assert not missing, f"docs/plugins.md does not document {missing}"
