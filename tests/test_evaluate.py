@@ -202,3 +202,35 @@ def test_evaluate_refuses_data_of_another_shape_and_metrics_that_do_not_apply(to
         evaluate(toy, "8gaussians", n=0)
     with pytest.raises(genplug.GenplugError, match="unknown dataset"):
         evaluate(toy, "no-such-data", n=10)
+
+
+class ClassMeans(torch.nn.Module):
+    """Draws the mean test digit of the asked class (or of class 0 when it ignores the label)."""
+
+    event_shape = (1, 8, 8)
+    architecture = "class-means"
+
+    def __init__(self, ignore_label: bool = False):
+        super().__init__()
+        test = genplug.load_data("digits", "test")
+        self.register_buffer("means", torch.stack([test.x[test.y == k].mean(0) for k in range(10)]))
+        self.ignore_label = ignore_label
+
+    @property
+    def conditions(self):
+        return {"label": genplug.Condition("class", classes=10)}
+
+    def sample(self, n, *, generator=None, label=None):
+        label = torch.zeros(n, dtype=torch.long) if label is None or self.ignore_label else label
+        return self.means[label]
+
+
+def test_conditional_accuracy_scores_a_model_that_draws_what_it_is_asked():
+    from genplug._metrics import accuracy_metric
+
+    good = accuracy_metric(ClassMeans(), "digits", n=100, generator=torch.Generator().manual_seed(0))
+    deaf = accuracy_metric(ClassMeans(ignore_label=True), "digits", n=100, generator=torch.Generator())
+    assert good["conditional_accuracy"] == 1.0 and deaf["conditional_accuracy"] == 0.1
+    figures = genplug.evaluate(ClassMeans(), "digits", n=100, metrics=["accuracy", "fd"])
+    assert figures["conditional_accuracy"] == 1.0 and "fd" in figures
+    assert accuracy_metric(genplug.create("vae"), "digits", n=10, generator=None) == {}  # unconditional: nothing
