@@ -28,6 +28,7 @@ def _sampling_options(command: Any) -> Any:
     for option in reversed(
         (
             click.option("--label", type=int, help="Class label of every sample (a model with a class condition)."),
+            click.option("--prompt", help="Text every sample starts from (a model with a text condition)."),
             click.option("--condition", "condition_pairs", multiple=True, metavar="KEY=VALUE",
                          help="A condition of the model, JSON-parsed (e.g. label=3)."),
             click.option("--sampler-option", "option_pairs", multiple=True, metavar="KEY=VALUE",
@@ -38,16 +39,21 @@ def _sampling_options(command: Any) -> Any:
     return command
 
 
-def _conditions(model: Any, label: int | None, pairs: tuple[str, ...]) -> dict[str, Any]:
-    """The conditions from ``--condition`` and ``--label`` (the model's class condition)."""
+def _conditions(model: Any, label: int | None, prompt: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """The conditions from ``--condition``, ``--label`` (the model's class condition) and
+    ``--prompt`` (its text condition)."""
     conditions = parse_pairs(pairs, "--condition")
-    if label is not None:
-        declared = getattr(model, "conditions", None) or {}
-        classes = [name for name, c in declared.items() if getattr(c, "kind", None) == "class"]
-        if not classes:
-            name = getattr(model, "architecture", type(model).__name__)
-            raise GenplugError(f"--label: model {name!r} takes no class label (it is unconditional)")
-        conditions[classes[0]] = label
+    declared = getattr(model, "conditions", None) or {}
+    name = getattr(model, "architecture", type(model).__name__)
+    for option, value, kind, what in (("--label", label, "class", "class label"), ("--prompt", prompt, "text", "text")):
+        if value is None:
+            continue
+        names = [key for key, c in declared.items() if getattr(c, "kind", None) == kind]
+        if not names:
+            raise GenplugError(
+                f"{option}: model {name!r} takes no {what} (its conditions: {', '.join(declared) or 'none'})"
+            )
+        conditions[names[0]] = value
     return conditions
 
 
@@ -88,10 +94,11 @@ def run(
     data: str,
     output: str,
     label: int | None,
+    prompt: str | None,
     condition_pairs: tuple[str, ...],
     option_pairs: tuple[str, ...],
 ) -> None:
-    """Sample from a model and write a grid image or the raw samples."""
+    """Sample from a model and write a grid image, the raw samples or text."""
     check_output_path(output)
     sampler_options = parse_pairs(option_pairs, "--sampler-option")
     reg().architecture(architecture)
@@ -106,7 +113,7 @@ def run(
     if interpolate:
         x = _interpolate(model, architecture, data, n, seed, g)
     else:
-        conditions = _conditions(model, label, condition_pairs)
+        conditions = _conditions(model, label, prompt, condition_pairs)
         x = sample(model, n, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=g, **conditions)
     path = save_samples(x, output, nrow=len(x) if interpolate else None, tokenizer=getattr(model, "tokenizer", None))
     click.echo(f"wrote {len(x)} samples to {path}")
@@ -261,6 +268,7 @@ def eval_(
     as_json: bool,
     save: str | None,
     label: int | None,
+    prompt: str | None,
     condition_pairs: tuple[str, ...],
     option_pairs: tuple[str, ...],
 ) -> None:
@@ -281,7 +289,7 @@ def eval_(
 
     model = load_for(architecture, weights, device)
     data = data or _default_data(model, architecture)
-    conditions = _conditions(model, label, condition_pairs)
+    conditions = _conditions(model, label, prompt, condition_pairs)
     figures: dict[str, Any] = {"architecture": architecture, "weights": weights or f"{architecture} (packaged)"}
     figures.update(
         evaluate(
