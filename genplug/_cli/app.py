@@ -11,6 +11,7 @@ import sys
 import click
 
 from genplug._cli.common import Group, reg
+from genplug._cli.compare import compare
 from genplug._cli.hub import download, push
 from genplug._cli.inspect import doctor, info, list_, new_plugin
 from genplug._cli.models import eval_, run, train
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (list_, info, doctor, run, train, eval_, new_plugin, push, download):
+for command in (list_, info, doctor, run, train, eval_, compare, new_plugin, push, download):
     cli.add_command(command)
 
 _plugin_commands_added = False

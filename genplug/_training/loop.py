@@ -29,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -198,13 +199,18 @@ def train(
                 model = _build(model, data, model_config or {}, out_dir, resume, config.seed)
             else:
                 architecture = getattr(model, "architecture", type(model).__name__)
-            _loop(model, data, config, device, out_dir, resume, progress, tqdm)
+            started = time.perf_counter()
+            first = _loop(model, data, config, device, out_dir, resume, progress, tqdm)
             if out_dir is not None:
                 record = {
                     "command": command,
                     "architecture": architecture,
                     "data": data.name,
                     "train_config": attrs.asdict(config),
+                    "steps": config.steps,
+                    "seconds": round(time.perf_counter() - started, 1),  # wall time of this run: steps first..steps
+                    "first_step": first,
+                    "threads": torch.get_num_threads(),
                 }
                 atomic_write_json(out_dir / "training.json", record)
     except BaseException:
@@ -315,7 +321,8 @@ def _loop(
     resume: bool,
     progress: bool,
     tqdm: Any,
-) -> None:
+) -> int:
+    """Run the steps; returns the step this run started from (0, or the checkpoint's)."""
     expected = tuple(getattr(model, "event_shape", data.shape))
     if tuple(data.shape) != expected:
         raise GenplugError(
@@ -409,3 +416,4 @@ def _loop(
     model.eval()
     if out_dir is not None:  # the final folder: the inference modules alone when the model names them
         _folder.save(model, out_dir, modules=getattr(model, "inference_modules", None))
+    return start
