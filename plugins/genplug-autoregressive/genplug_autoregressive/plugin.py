@@ -31,6 +31,8 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "exact likelihood, KV cache, class-label start token",
             model="genplug_autoregressive.model:Transformer",
             provides=("generator", "next-token"),
+            # default_weights="genplug_autoregressive:weights" once docs/families/autoregressive.md
+            # shows their figures (tests/test_docs.py requires the page of every packaged model)
         )
     )
 
