@@ -1,0 +1,35 @@
+"""genplug-autoregressive: a GPT-style transformer (``transformer``) and decoding samplers.
+
+Importing this package does not import torch; the names below load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Ancestral", "Greedy", "MinP", "TopK", "TopP", "Transformer", "TransformerConfig"]
+
+_LAZY = {
+    "Transformer": "genplug_autoregressive.model",
+    "TransformerConfig": "genplug_autoregressive.model",
+    "Ancestral": "genplug_autoregressive.samplers",
+    "Greedy": "genplug_autoregressive.samplers",
+    "MinP": "genplug_autoregressive.samplers",
+    "TopK": "genplug_autoregressive.samplers",
+    "TopP": "genplug_autoregressive.samplers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genplug_autoregressive' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
