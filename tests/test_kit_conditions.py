@@ -99,3 +99,14 @@ def test_a_model_that_ignores_its_label_fails(kit_registry):
 def test_a_label_out_of_range_must_raise_a_genplug_error(kit_registry):
     with pytest.raises(AssertionError, match=r"label=3 is outside range\(3\) but sample\(\) raised no"):
         check_architecture("kit-labelled-unchecked")
+
+
+def test_a_label_that_reaches_a_model_initialised_near_uniform_passes():
+    # the weights of a fresh transformer make every label's distribution nearly the same,
+    # so discrete samples coincide; the kit then tells by a copy with its weights redrawn
+    from genplug.testing import check_conditions
+
+    model = genplug.create("toy-bigram", data_shape=(2,), vocab_size=3, classes=2)
+    with torch.no_grad():
+        model.table.zero_()
+    check_conditions(model, label="near-uniform bigram")
