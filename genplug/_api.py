@@ -27,6 +27,7 @@ from genplug import _folder
 from genplug._errors import GenplugError, IncompatibleError, ModelFileError, PluginError, shown
 from genplug._hub.transport import parse_hub_id, snapshot
 from genplug._plugins import registry
+from genplug._state import check_header, check_state, only
 from genplug._tokenizer import load_tokenizer
 
 if TYPE_CHECKING:
@@ -254,10 +255,10 @@ def _load_folder(directory: Path, device: torch.device | None, depth: int) -> An
         _folder.check_weights_id(directory, doc)
         expected = _expected_state(cls, config)
         if expected is not None:  # refuse a config that does not fit the file before allocating its tensors
-            _folder.check_header(_folder.only(expected, doc.modules), weights)
+            check_header(only(expected, doc.modules), weights)
         model = construct(cls, config, source=doc.source)
         tensors = _folder.read_state(directory)
-        _folder.check_state(model, tensors, source=str(weights), modules=doc.modules)
+        check_state(model, tensors, source=str(weights), modules=doc.modules)
         model.load_state_dict(tensors, strict=doc.modules is None)  # an inference-only folder: its modules alone
         if doc.tokenizer:
             model.tokenizer = load_tokenizer(directory)

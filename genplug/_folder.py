@@ -54,9 +54,7 @@ __all__ = [
     "Component",
     "as_tuples",
     "Document",
-    "check_header",
-    "check_state",
-    "only",
+    "check_weights_id",
     "component_folder",
     "config_from_dict",
     "config_to_dict",
@@ -80,7 +78,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}$")  # an architecture name, as 
 _DIST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")  # a PyPI distribution name
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!-]{0,49}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-_LISTED = 8  # names listed per kind of problem in one message
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -422,79 +419,3 @@ def read_state(directory: Path, *, device: str | torch.device = "cpu", depth: in
         part = read_state(component_folder(directory, component), device=device, depth=depth + 1)
         state.update({f"{component.role}.{k}": v for k, v in part.items()})
     return state
-
-
-def _problems(
-    expected: Mapping[str, tuple[tuple[int, ...], str]], found: Mapping[str, tuple[tuple[int, ...], str]]
-) -> list[str]:
-    def listing(names: list[str]) -> str:
-        more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
-        return ", ".join(shown(n, limit=80)[1:-1] for n in names[:_LISTED]) + more
-
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    shapes = [
-        f"{k} (file {found[k][0]}, model {v[0]})" for k, v in expected.items() if k in found and found[k][0] != v[0]
-    ]
-    dtypes = [
-        f"{k} (file {found[k][1]}, model {v[1]})"
-        for k, v in expected.items()
-        if k in found and found[k][0] == v[0] and found[k][1] != v[1]
-    ]
-    problems = []
-    if missing:
-        problems.append("missing: " + listing(missing))
-    if unexpected:
-        problems.append("unexpected: " + listing(unexpected))
-    if shapes:
-        problems.append("wrong shape: " + listing(shapes))
-    if dtypes:
-        problems.append("wrong dtype: " + listing(dtypes))
-    return problems
-
-
-_DTYPES = {
-    "torch.float32": "F32", "torch.float64": "F64", "torch.float16": "F16", "torch.bfloat16": "BF16",
-    "torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8", "torch.uint8": "U8",
-    "torch.bool": "BOOL",
-}  # fmt: skip
-
-
-def _shapes(tensors: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
-    return {k: (tuple(v.shape), _DTYPES.get(str(v.dtype), str(v.dtype))) for k, v in tensors.items()}
-
-
-def only(state: Mapping[str, Any], modules: tuple[str, ...] | None) -> dict[str, Any]:
-    """The entries of ``state`` that belong to ``modules`` (all of them when ``None``)."""
-    if not modules:
-        return dict(state)
-    prefixes = tuple(f"{m}." for m in modules)
-    return {k: v for k, v in state.items() if k.startswith(prefixes)}
-
-
-def check_state(model: Any, tensors: Mapping[str, Any], *, source: str, modules: tuple[str, ...] | None = None) -> None:
-    """Raise one error naming the missing, unexpected, mis-shaped and mis-typed tensors
-    (at most a few of each, and how many more); with ``modules``, of those submodules only."""
-    problems = _problems(_shapes(only(model.state_dict(), modules)), _shapes(tensors))
-    if problems:
-        raise ModelFileError(
-            f"{source} does not fit the model built from its config.json; "
-            + "; ".join(problems)
-            + ". The weights and config.json come from different models: save the model again."
-        )
-
-
-def check_header(expected: Mapping[str, Any], path: Path) -> None:
-    """:func:`check_state` against the header of the safetensors file ``path``, before reading any tensor.
-
-    ``expected`` is a state dict (its tensors may be on the ``meta`` device).
-    """
-    header, _ = safetensors_header(path)
-    found = {k: (v.shape, v.dtype) for k, v in header.items()}
-    problems = _problems(_shapes(expected), found)
-    if problems:
-        raise ModelFileError(
-            f"{path} does not fit the model built from its config.json; "
-            + "; ".join(problems)
-            + ". The weights and config.json come from different models: save the model again."
-        )

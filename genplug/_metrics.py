@@ -40,8 +40,8 @@ from genplug._api import sample
 from genplug._data import Data, load_data
 from genplug._errors import GenplugError
 from genplug._files import load_tensors
-from genplug._folder import check_state
 from genplug._images import check_unit_range
+from genplug._state import check_state
 
 __all__ = [
     "accuracy_metric",

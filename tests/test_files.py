@@ -155,3 +155,9 @@ def test_saved_files_are_readable_by_others(toy, tmp_path):
     toy.save_pretrained(tmp_path)
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_weights_of_another_dtype_are_refused_with_how_to_convert(toy, tmp_path):
+    toy.double().save_pretrained(tmp_path)
+    with pytest.raises(genplug.ModelFileError, match=r"wrong dtype: mean \(file F64, model F32\).*saved in another dtype"):
+        genplug.load(tmp_path)

@@ -26,6 +26,7 @@ import torch
 from genplug import _folder
 from genplug._errors import GenplugError
 from genplug._files import atomic_write_json, load_tensors, read_json, safetensors_header, save_tensors
+from genplug._state import check_state
 from genplug._training.config import TrainConfig
 
 __all__ = ["EMA", "find_checkpoint", "restore", "save_checkpoint"]
@@ -168,7 +169,7 @@ def restore(
     """Load everything :func:`save_checkpoint` wrote into the live objects; returns (step, figures)."""
     state = read_state(checkpoint)
     tensors = _folder.read_state(checkpoint, device=device)
-    _folder.check_state(model, tensors, source=str(checkpoint))
+    check_state(model, tensors, source=str(checkpoint))
     model.load_state_dict(tensors)
     if ema is not None:
         saved = load_tensors(checkpoint / "ema.safetensors", device=device)
