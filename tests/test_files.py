@@ -159,5 +159,6 @@ def test_saved_files_are_readable_by_others(toy, tmp_path):
 
 def test_weights_of_another_dtype_are_refused_with_how_to_convert(toy, tmp_path):
     toy.double().save_pretrained(tmp_path)
-    with pytest.raises(genplug.ModelFileError, match=r"wrong dtype: mean \(file F64, model F32\).*saved in another dtype"):
+    message = r"wrong dtype: mean \(file F64, model F32\).*saved in another dtype"
+    with pytest.raises(genplug.ModelFileError, match=message):
         genplug.load(tmp_path)
