@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genplug import _folder
+from genplug._configs import config_from_dict
 from genplug._errors import GenplugError, IncompatibleError, ModelFileError, PluginError, shown
+from genplug._files import load_tensors
 from genplug._hub.transport import parse_hub_id, snapshot
 from genplug._plugins import registry
 from genplug._state import check_header, check_state, only
@@ -186,9 +188,7 @@ def create(architecture: str, **config: Any) -> Any:
     """
     cls = architecture_class(architecture)
     source = f"genplug.create({architecture!r})"
-    return construct(
-        cls, _folder.config_from_dict(cls.config_class, config, source=source, from_file=False), source=source
-    )
+    return construct(cls, config_from_dict(cls.config_class, config, source=source, from_file=False), source=source)
 
 
 def construct(cls: type, config: Any, *, source: str, **parts: Any) -> Any:
@@ -224,7 +224,7 @@ def _load_folder(directory: Path, device: torch.device | None, depth: int) -> An
         raise ModelFileError(f"{directory}: composites nest more than {_folder.MAX_NESTING} deep")
     doc = _folder.read(directory)
     cls = architecture_class(doc.architecture, plugin=doc.plugin)
-    config = _folder.config_from_dict(cls.config_class, doc.config, source=doc.source)
+    config = config_from_dict(cls.config_class, doc.config, source=doc.source)
     roles = getattr(cls, "roles", None)
     if doc.is_composite:
         if not roles:
@@ -257,7 +257,7 @@ def _load_folder(directory: Path, device: torch.device | None, depth: int) -> An
         if expected is not None:  # refuse a config that does not fit the file before allocating its tensors
             check_header(only(expected, doc.modules), weights)
         model = construct(cls, config, source=doc.source)
-        tensors = _folder.read_state(directory)
+        tensors = load_tensors(weights)  # config.json and the weights id were checked above
         check_state(model, tensors, source=str(weights), modules=doc.modules)
         model.load_state_dict(tensors, strict=doc.modules is None)  # an inference-only folder: its modules alone
         if doc.tokenizer:

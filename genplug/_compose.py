@@ -155,7 +155,7 @@ class Composite(Model):
 
     def __init__(self, config: CompositeConfig, *, encoder: Any, prior: Any) -> None:
         super().__init__(config)
-        check_composition(encoder, prior, config.sampler, self._adapter_of(config))
+        check_composition(encoder, prior, config.sampler, config.adapter)
         self.encoder = encoder
         self.prior = prior
         self._event_shape: tuple[int, ...] | None = None
@@ -220,13 +220,9 @@ class Composite(Model):
         except IncompatibleError as exc:
             raise IncompatibleError(f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}") from None
 
-    @staticmethod
-    def _adapter_of(config: Any) -> str:
-        return getattr(config, "adapter", "identity")
-
     def decode(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents to data space: the encoder's ``decode``. Subclasses may draw instead."""
-        adapter = self._adapter_of(self.config)
+        adapter = self.config.adapter
         if adapter == "codes":
             return self.encoder.decode_codes(z.long().view(-1, *self.encoder.code_shape))
         if adapter == "flatten":
@@ -249,7 +245,7 @@ class Composite(Model):
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The latent the prior is trained on: the posterior mean, or a posterior sample."""
         latent = self.encoder.encode(x, generator=generator)
-        adapter = self._adapter_of(self.config)
+        adapter = self.config.adapter
         if adapter == "codes":
             return latent.codes.flatten(1).long()
         z = latent.mean if self.config.latent == "mean" else latent.sample

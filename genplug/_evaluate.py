@@ -96,15 +96,12 @@ def evaluate(
                     f"metric {spec.name!r} scores {', '.join(spec.applies_to)} data; {shown(name)} is {kind} data"
                 )
     figures: dict[str, Any] = {"data": name, "n": n, "sampler": sampler, "steps": steps, "seed": seed}
+    extra: dict[str, Any] = {}  # passed to metrics only when given, so a metric written without them still runs
     if sampler_options:
-        figures["sampler_options"] = dict(sampler_options)
-    if condition:
-        figures["condition"] = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in condition.items()}
-    extra: dict[str, Any] = {}
-    if sampler_options:
-        extra["sampler_options"] = dict(sampler_options)
+        figures["sampler_options"] = extra["sampler_options"] = dict(sampler_options)
     if condition:
         extra["condition"] = dict(condition)
+        figures["condition"] = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in condition.items()}
     for spec in chosen:
         metric = resolve(spec.metric, what=f"metric {spec.name!r} (plugin {spec.plugin})")
         generator = torch.Generator(dev).manual_seed(seed)  # each metric from the seed: figures do not depend on order

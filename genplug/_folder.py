@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from genplug._configs import as_tuples, config_from_dict, config_to_dict
+from genplug._configs import config_to_dict
 from genplug._errors import ModelFileError, shown
 from genplug._files import atomic_write_json, load_tensors, read_json, safetensors_header, save_tensors
 from genplug._plugins import registry
@@ -52,12 +52,9 @@ __all__ = [
     "TOKENIZER_NAME",
     "WEIGHTS_NAME",
     "Component",
-    "as_tuples",
     "Document",
     "check_weights_id",
     "component_folder",
-    "config_from_dict",
-    "config_to_dict",
     "document_for",
     "parse",
     "pip_line",

@@ -227,11 +227,10 @@ def train(
 def _default_data(model: Any, architecture: str) -> str:
     """The registered dataset whose examples have the model's shape (images first)."""
     shape = tuple(getattr(model, "event_shape", ()) or ())
-    fits = sorted(
-        (d for d in reg().datasets.values() if tuple(d.shape) == shape), key=lambda d: (d.kind != "image", d.name)
-    )
-    if len(fits) == 1 or (fits and fits[0].kind == "image" and (len(fits) == 1 or fits[1].kind != "image")):
-        return fits[0].name
+    fits = sorted((d for d in reg().datasets.values() if tuple(d.shape) == shape), key=lambda d: d.name)
+    images = [d for d in fits if d.kind == "image"]
+    if len(images or fits) == 1:  # the one image dataset of this shape, else the one dataset
+        return (images or fits)[0].name
     names = ", ".join(d.name for d in fits)
     raise click.ClickException(
         f"say which dataset to compare {architecture!r} with: --data NAME"

@@ -39,6 +39,7 @@ import torch
 
 from genplug import _folder
 from genplug._api import architecture_class, construct, resolve_device, sample
+from genplug._configs import as_tuples, config_from_dict
 from genplug._data import Data, load_data
 from genplug._errors import GenplugError, shown
 from genplug._files import atomic_write_bytes, atomic_write_json
@@ -131,10 +132,10 @@ def _build(
         saved = _folder.read(checkpoint)
         if saved.architecture != architecture:
             raise GenplugError(f"--resume: the checkpoint in {checkpoint} is a {saved.architecture!r} model")
-        clash = {k: v for k, v in overrides.items() if _folder.as_tuples(saved.config.get(k)) != _folder.as_tuples(v)}
+        clash = {k: v for k, v in overrides.items() if as_tuples(saved.config.get(k)) != as_tuples(v)}
         if clash:
             raise GenplugError(f"--resume: {clash} differs from the checkpoint's config {saved.config}")
-        config = _folder.config_from_dict(cls.config_class, saved.config, source=saved.source)
+        config = config_from_dict(cls.config_class, saved.config, source=saved.source)
     else:
         fields = attrs.fields_dict(cls.config_class)
         if "data_shape" in fields and "data_shape" not in overrides:
@@ -142,7 +143,7 @@ def _build(
         for name in ("levels", "vocab_size"):  # what the data knows of itself, unless given (classes: opt in)
             if name in fields and name not in overrides and getattr(data, name, None) is not None:
                 overrides[name] = getattr(data, name)
-        config = _folder.config_from_dict(cls.config_class, overrides, source="--config", from_file=False)
+        config = config_from_dict(cls.config_class, overrides, source="--config", from_file=False)
     torch.manual_seed(seed)  # the initial weights
     return construct(cls, config, source=f"genplug train {architecture}")
 
@@ -279,7 +280,7 @@ def _keep_prepared_config(model: Any, checkpoint: Path) -> None:
     cls = getattr(model, "config_class", None)
     if cls is None or not attrs.has(cls) or getattr(model, "config", None) is None:
         return
-    saved = _folder.config_from_dict(cls, _folder.read(checkpoint).config, source=str(checkpoint))
+    saved = config_from_dict(cls, _folder.read(checkpoint).config, source=str(checkpoint))
     filled = {
         name: getattr(saved, name)
         for name in attrs.fields_dict(cls)
