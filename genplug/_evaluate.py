@@ -7,6 +7,7 @@ against the model's ``event_shape``, the metrics that apply to the data's kind a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def evaluate(
     steps: int | None = None,
     sampler_options: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
+    progress: Callable[[str], None] | None = None,
     **condition: Any,
 ) -> dict[str, Any]:
     """Score ``model`` against ``data`` and return the figures.
@@ -47,6 +49,7 @@ def evaluate(
         steps: sampler steps, passed the same way.
         sampler_options: the sampler's options (``{"eta": 0.5}``), passed the same way.
         device: where to draw; the model is moved there. ``None``: where the model is.
+        progress: called with ``"fd (1/3)"``, the metric and its place, as each starts.
         condition: the model's conditions for every sample drawn (``label=3``); the
             ``accuracy`` metric asks for every class in turn instead.
 
@@ -102,7 +105,9 @@ def evaluate(
     if condition:
         extra["condition"] = dict(condition)
         figures["condition"] = {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in condition.items()}
-    for spec in chosen:
+    for i, spec in enumerate(chosen, 1):
+        if progress is not None:
+            progress(f"{spec.name} ({i}/{len(chosen)})")
         metric = resolve(spec.metric, what=f"metric {spec.name!r} (plugin {spec.plugin})")
         generator = torch.Generator(dev).manual_seed(seed)  # each metric from the seed: figures do not depend on order
         figures.update(metric(model, name, n=n, generator=generator, sampler=sampler, steps=steps, **extra))

@@ -39,6 +39,14 @@ def _sampling_options(command: Any) -> Any:
     return command
 
 
+def _progress_option(command: Any) -> Any:
+    """``--progress/--no-progress``, shared by run and eval."""
+    return click.option(
+        "--progress/--no-progress", default=None,
+        help="Count the model's network calls on stderr (default: when stderr is a terminal, or GENPLUG_PROGRESS=1).",
+    )(command)  # fmt: skip
+
+
 def _conditions(model: Any, label: int | None, prompt: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:
     """The conditions from ``--condition``, ``--label`` (the model's class condition) and
     ``--prompt`` (its text condition)."""
@@ -82,6 +90,7 @@ def _check_device(device: str) -> None:
     help=".png grid, .npy/.safetensors raw samples, or .txt token samples.",
 )
 @_sampling_options
+@_progress_option
 def run(
     architecture: str,
     weights: str | None,
@@ -97,6 +106,7 @@ def run(
     prompt: str | None,
     condition_pairs: tuple[str, ...],
     option_pairs: tuple[str, ...],
+    progress: bool | None,
 ) -> None:
     """Sample from a model and write a grid image, the raw samples or text."""
     check_output_path(output)
@@ -107,14 +117,18 @@ def run(
     _check_device(device)
     # torch-backed modules, imported on use so that importing the CLI stays light
     from genplug._images import save_samples
+    from genplug._progress import network_calls, wanted  # the bar imports tqdm: on use
 
     model = load_for(architecture, weights, device)
     g = generator(seed, device)
-    if interpolate:
-        x = _interpolate(model, architecture, data, n, seed, g)
-    else:
-        conditions = _conditions(model, label, prompt, condition_pairs)
-        x = sample(model, n, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=g, **conditions)
+    with network_calls(model, f"sampling {architecture}", show=wanted(progress)):
+        if interpolate:
+            x = _interpolate(model, architecture, data, n, seed, g)
+        else:
+            conditions = _conditions(model, label, prompt, condition_pairs)
+            x = sample(
+                model, n, sampler=sampler, steps=steps, sampler_options=sampler_options, generator=g, **conditions
+            )
     path = save_samples(x, output, nrow=len(x) if interpolate else None, tokenizer=getattr(model, "tokenizer", None))
     click.echo(f"wrote {len(x)} samples to {path}")
 
@@ -254,6 +268,7 @@ def _default_data(model: Any, architecture: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--save", type=click.Path(), help="Also write the figures as JSON to this file.")
 @_sampling_options
+@_progress_option
 def eval_(
     architecture: str,
     weights: str | None,
@@ -270,6 +285,7 @@ def eval_(
     prompt: str | None,
     condition_pairs: tuple[str, ...],
     option_pairs: tuple[str, ...],
+    progress: bool | None,
 ) -> None:
     """Score a model: FD, confidence and coverage for digits; NLL with its kind."""
     if save is not None:
@@ -285,25 +301,28 @@ def eval_(
     sampler_options = parse_pairs(option_pairs, "--sampler-option")
     _check_device(device)
     from genplug._evaluate import evaluate  # torch-backed: on use
+    from genplug._progress import network_calls, wanted  # the bar imports tqdm: on use
 
     model = load_for(architecture, weights, device)
     data = data or _default_data(model, architecture)
     conditions = _conditions(model, label, prompt, condition_pairs)
     figures: dict[str, Any] = {"architecture": architecture, "weights": weights or f"{architecture} (packaged)"}
-    figures.update(
-        evaluate(
-            model,
-            data,
-            n=n,
-            metrics=list(metrics) or None,
-            seed=seed,
-            sampler=sampler,
-            steps=steps,
-            sampler_options=sampler_options,
-            device=device,
-            **conditions,
+    with network_calls(model, f"eval {architecture}", show=wanted(progress)) as show_metric:
+        figures.update(
+            evaluate(
+                model,
+                data,
+                n=n,
+                metrics=list(metrics) or None,
+                seed=seed,
+                sampler=sampler,
+                steps=steps,
+                sampler_options=sampler_options,
+                device=device,
+                progress=show_metric,
+                **conditions,
+            )
         )
-    )
     if save:
         atomic_write_json(Path(save), figures)
     if as_json:
