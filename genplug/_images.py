@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from genplug._tokenizer import Tokenizer
 
 __all__ = [
+    "GUTTER",
     "RANGE_TOLERANCE",
     "SAMPLE_SUFFIXES",
     "check_unit_range",
@@ -35,6 +36,8 @@ __all__ = [
 RANGE_TOLERANCE = 1e-6
 #: The suffixes ``save_samples`` writes.
 SAMPLE_SUFFIXES = tuple(dict.fromkeys((*OUTPUT_SUFFIXES, ".txt")))
+#: The grey of the gutters between tiles: mid-grey shows on black digits and on white ones.
+GUTTER = 0.5
 
 
 def check_unit_range(x: torch.Tensor, *, what: str = "images") -> None:
@@ -61,20 +64,26 @@ def check_unit_range(x: torch.Tensor, *, what: str = "images") -> None:
         )
 
 
-def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, pad: int = 1) -> torch.Tensor:
+def image_grid(
+    x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, pad: int = 2, gutter: float = GUTTER
+) -> torch.Tensor:
     """Arrange ``(N, C, H, W)`` images in [0, 1] into one ``(C, H', W')`` grid.
 
     Small images are scaled up (nearest neighbour) so each tile is at least ``min_tile``
-    pixels high; tiles are separated by ``pad`` pixels of black. Values are clamped to
-    [0, 1] here (a preview); :func:`save_samples` refuses out-of-range images before.
+    pixels high; tiles are separated, and framed, by ``pad`` pixels of the grey ``gutter``
+    (mid-grey by default, so the gaps show between digits drawn on black as well as on
+    white). Values are clamped to [0, 1] here (a preview); :func:`save_samples` refuses
+    out-of-range images before.
 
     Example:
         >>> import torch
-        >>> image_grid(torch.rand(10, 1, 8, 8)).shape  # 4 x 3 tiles of 32 x 32, 1-pixel gaps
-        torch.Size([1, 100, 133])
+        >>> image_grid(torch.rand(10, 1, 8, 8)).shape  # 4 x 3 tiles of 32 x 32, 2-pixel gutters
+        torch.Size([1, 104, 138])
     """
     if x.ndim != 4:
         raise GenplugError(f"image_grid takes (N, C, H, W) images, got shape {tuple(x.shape)}")
+    if not 0.0 <= gutter <= 1.0 or pad < 0:
+        raise GenplugError(f"image_grid: gutter is a grey in [0, 1] and pad >= 0; got gutter={gutter}, pad={pad}")
     n, c, h, w = x.shape
     scale = max(1, math.ceil(min_tile / h))
     x = x.detach().float().cpu().clamp(0, 1)
@@ -83,7 +92,7 @@ def image_grid(x: torch.Tensor, *, nrow: int | None = None, min_tile: int = 32, 
         h, w = h * scale, w * scale
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
-    grid = torch.zeros(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), float(gutter))
     for i in range(n):
         r, col = divmod(i, nrow)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
