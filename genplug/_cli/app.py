@@ -15,6 +15,7 @@ from genplug._cli.compare import compare
 from genplug._cli.hub import download, push
 from genplug._cli.inspect import doctor, info, list_, new_plugin
 from genplug._cli.models import eval_, run, train
+from genplug._cli.plot import plot
 from genplug._errors import GenplugError
 
 __all__ = ["cli", "main"]
@@ -33,7 +34,7 @@ def cli() -> None:
     """
 
 
-for command in (list_, info, doctor, run, train, eval_, compare, new_plugin, push, download):
+for command in (list_, info, doctor, run, train, eval_, compare, plot, new_plugin, push, download):
     cli.add_command(command)
 
 _plugin_commands_added = False
