@@ -77,7 +77,7 @@ def plot_curves(
 
     Arguments:
         runs: run folders (or their ``metrics.jsonl`` files); each is one line per panel,
-            labelled with the folder's name.
+            labelled with the path as given.
         out: the picture to write.
         figures: the figures to draw, one panel each (default: every one the runs logged,
             in the order they first appear).
@@ -104,7 +104,7 @@ def plot_curves(
             points = run.get(key)
             if points:
                 steps, values = zip(*points, strict=True)
-                ax.plot(steps, values, color=colour, label=Path(name).name or name, linewidth=1.2)
+                ax.plot(steps, values, color=colour, label=name, linewidth=1.2)
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["network_calls", "wanted"]
+__all__ = ["counting", "network_calls", "wanted"]
 
 
 def wanted(flag: bool | None = None) -> bool:
@@ -35,6 +35,36 @@ def wanted(flag: bool | None = None) -> bool:
 
 
 @contextmanager
+def counting(model: Any, on_call: Callable[[], Any]) -> Iterator[None]:
+    """Call ``on_call()`` at each outermost call of ``model``'s modules while the block runs.
+
+    A call made while another of the model's modules runs is part of that one, so the UNet's
+    blocks inside one denoiser call count once. The hooks are removed afterwards, also when
+    the block raises.
+    """
+    modules = list(model.modules()) if callable(getattr(model, "modules", None)) else []
+    depth = 0
+
+    def enter(module: Any, args: Any) -> None:
+        nonlocal depth
+        depth += 1
+        if depth == 1:
+            on_call()
+
+    def leave(module: Any, args: Any, output: Any) -> None:
+        nonlocal depth
+        depth -= 1
+
+    handles = [m.register_forward_pre_hook(enter) for m in modules]
+    handles += [m.register_forward_hook(leave, always_call=True) for m in modules]  # also when a call raises
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
 def network_calls(model: Any, description: str, *, show: bool) -> Iterator[Callable[[str], None]]:
     """Count ``model``'s outermost network calls on a bar while the block runs.
 
@@ -46,25 +76,9 @@ def network_calls(model: Any, description: str, *, show: bool) -> Iterator[Calla
         return
     from tqdm import tqdm  # the bar, only when one is shown
 
-    modules = list(model.modules()) if callable(getattr(model, "modules", None)) else []
     bar = tqdm(desc=description, unit=" network calls", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-    depth = 0
-
-    def enter(module: Any, args: Any) -> None:
-        nonlocal depth
-        depth += 1
-        if depth == 1:
-            bar.update()
-
-    def leave(module: Any, args: Any, output: Any) -> None:
-        nonlocal depth
-        depth -= 1
-
-    handles = [m.register_forward_pre_hook(enter) for m in modules]
-    handles += [m.register_forward_hook(leave, always_call=True) for m in modules]  # also when a call raises
     try:
-        yield bar.set_postfix_str
+        with counting(model, bar.update):
+            yield bar.set_postfix_str
     finally:
-        for handle in handles:
-            handle.remove()
         bar.close()
