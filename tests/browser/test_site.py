@@ -3,9 +3,9 @@
 Each page of the site (``GENPLUG_SITE_DIR``, else built here with ``mkdocs build``) is
 opened from disk, offline, in headless Chromium; a script added to a copy of the page
 reports, once the page has loaded, whether each ``<math>`` element is laid out as math
-(MathML Core: its display is ``math``/``block math``, and every fraction's numerator sits
-above its denominator), whether any TeX is left as raw text, and whether each image has
-loaded with a size. ``tox -e browser`` runs it; it skips, saying why, where Chromium is
+(MathML Core: its display is ``math``/``block math``, no TeX command is left in it, and
+every fraction's numerator sits above its denominator), whether any TeX is left as raw
+text, and whether each image has loaded with a size. ``tox -e browser`` runs it; it skips, saying why, where Chromium is
 not installed (``apt-get install chromium``).
 """
 
@@ -38,6 +38,7 @@ window.addEventListener("load", () => setTimeout(() => {
   const report = {
     math: maths.length,
     not_math: maths.filter(m => !getComputedStyle(m).display.includes("math")).length,
+    with_tex_commands: maths.filter(m => m.textContent.includes("\\\\")).length,
     empty: maths.filter(m => { const r = m.getBoundingClientRect(); return !(r.width > 0 && r.height > 0); }).length,
     fractions: fractions.length,
     unstacked: fractions.filter(f => f.children.length !== 2 || !below(f.children[0], f.children[1])).length,
@@ -90,7 +91,7 @@ def test_every_equation_is_typeset_and_every_figure_loads(site, tmp_path):
         report = probe(page, tmp_path)
         where = page.relative_to(site)
         maths, fractions, images = maths + report["math"], fractions + report["fractions"], images + report["images"]
-        for key in ("not_math", "empty", "unstacked"):
+        for key in ("not_math", "with_tex_commands", "empty", "unstacked"):
             if report[key]:
                 problems.append(f"{where}: {report[key]} of {report['math']} equations are {key.replace('_', ' ')}")
         if report["raw_tex"]:
