@@ -106,6 +106,12 @@ def compare_command() -> tuple[dict[str, str], list[str]]:
     return env, ["compare", "-n", str(N), "--seed", str(SEED), *metrics, "-o", str(OUT.relative_to(ROOT))]
 
 
+def command_line() -> str:
+    """The compare run as a reader types it (the page and docs/evaluation.md show it)."""
+    env, args = compare_command()
+    return " ".join(f"{k}={v}" for k, v in env.items()) + " OMP_NUM_THREADS=1 genplug " + " ".join(args)
+
+
 def run_compare() -> float:
     env, args = compare_command()
     threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one torch thread, as the page says
@@ -237,8 +243,7 @@ def paragraph(row: dict[str, Any], f: dict[str, Any], rows: list[dict[str, Any]]
 def render(rows: list[dict[str, Any]], saved: dict[str, Any]) -> str:
     """docs/choosing.md from compare.json's rows and families.json (the run and each model's facts)."""
     families, measured = saved["models"], saved["measured"]
-    env, args = compare_command()
-    command = " ".join(f"{k}={v}" for k, v in env.items()) + " OMP_NUM_THREADS=1 genplug " + " ".join(args)
+    command = command_line()
     busy = " (other jobs were running)" if measured["load_average"] > 1 else ""
     ordered = sorted(rows, key=lambda r: ("error" in r, r.get("fd_ratio") or float("inf")))
     lines = [

@@ -69,3 +69,8 @@ def test_a_model_that_failed_keeps_its_section_with_the_reason(saved):
     row = next(r for r in rows if r["model"] in saved[1]["models"])
     rows[rows.index(row)] = {"model": row["model"], "sampler": "default", "error": "weights are broken"}
     assert "could not score it: weights are broken" in script.render(rows, saved[1])
+
+
+def test_the_evaluation_page_shows_the_command_that_made_the_compare_table():
+    evaluation = (ROOT / "docs" / "evaluation.md").read_text()
+    assert f"$ {script.command_line()}\n" in evaluation, "docs/evaluation.md: show the command the script runs"
