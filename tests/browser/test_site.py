@@ -5,8 +5,9 @@ opened from disk, offline, in headless Chromium; a script added to a copy of the
 reports, once the page has loaded, whether each ``<math>`` element is laid out as math
 (MathML Core: its display is ``math``/``block math``, no TeX command is left in it, and
 every fraction's numerator sits above its denominator), whether any TeX is left as raw
-text, and whether each image has loaded with a size. ``tox -e browser`` runs it; it skips, saying why, where Chromium is
-not installed (``apt-get install chromium``).
+text, and whether each image has loaded with a size. ``tox`` runs it in the ``all`` env
+(``tox -e browser`` alone); it skips, saying why, where Chromium is not installed
+(``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium here: apt-get install chromium (tox -e browser runs this check)"
+    CHROMIUM is None, reason="no Chromium here: apt-get install chromium (then tox -e browser runs this check)"
 )
 
 PROBE = """<script>
