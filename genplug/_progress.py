@@ -5,8 +5,8 @@ it can see is every call of the model's network. Forward hooks on the model's mo
 count the *outermost* calls only (a call made while another of the model's modules is
 running is part of that one), so one count is one step of a diffusion sampler (one call
 of the denoiser), one token of an autoregressive sampler, one pass of a GAN's generator
-or a VAE's decoder, one batch of a likelihood. tqdm draws the count, the elapsed time and
-the rate on stderr.
+or a VAE's decoder; a likelihood counts the calls it makes for each batch of data. tqdm
+draws the count, the elapsed time and the rate on stderr.
 
 The bar is shown only when asked (``--progress``, ``GENPLUG_PROGRESS=1``) or when stderr
 is a terminal; pipes, logs and tests get nothing, and without a bar no hook is installed.
