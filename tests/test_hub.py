@@ -183,8 +183,8 @@ def test_push_folder_card_uses_training_and_eval_records(hub, tmp_path):
     assert f"```bash\n{command}\n```" in card
     assert "| fd_digits | 12.5 |" in card and "| nll_nats | 3.25 |" in card and "| nll_kind | exact |" in card
     assert f"genplug eval toy-gaussian --weights {repo} --data digits -n 100 --seed 0" in card
-    width, height = png_size(files["samples.png"])  # 64 tiles of 4x4 scaled to 32x32, 8 by 8, 1 px apart
-    assert (width, height) == (8 * 33 + 1, 8 * 33 + 1)
+    width, height = png_size(files["samples.png"])  # 64 tiles of 4x4 scaled to 32x32, 8 by 8, 2 px gutters
+    assert (width, height) == (8 * 34 + 2, 8 * 34 + 2)
     assert json.loads(files["training.json"]) == training
 
 
