@@ -31,7 +31,7 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "exact likelihood, KV cache, class-label start token",
             model="genplug_autoregressive.model:Transformer",
             provides=("generator", "next-token"),
-            # default_weights="genplug_autoregressive:weights" with the family page (next commit)
+            default_weights="genplug_autoregressive:weights",  # digits, by scripts/train_default.py
         )
     )
     register(
@@ -42,7 +42,7 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "weights; --prompt",
             model="genplug_autoregressive.text:TextTransformer",
             provides=("generator", "next-token"),
-            # default_weights="genplug_autoregressive:weights_text" once scripts/train_text.py has run
+            default_weights="genplug_autoregressive:weights_text",  # tinytext, by scripts/train_text.py
         )
     )
 

@@ -190,3 +190,16 @@ def test_logits_stay_float32_under_bf16_autocast():
         first, _ = model.next_token_logits(x[:, :0])
     assert logits.dtype == first.dtype == torch.float32
     torch.testing.assert_close(logits, model.logits(x), rtol=0, atol=0.05)  # bf16 inside, close to float32
+
+
+def test_the_kit_fails_this_transformer_once_its_attention_may_look_ahead(monkeypatch):
+    model = redrawn(make(**TOKENS))
+    check_next_token(model, label="causal")  # passes as it is
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def look_ahead(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+        return sdpa(q, k, v, dropout_p=dropout_p)  # no mask: every position reads every other
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", look_ahead)
+    with pytest.raises(AssertionError, match="changes by .* when tokens\\[:, 0:\\] change"):
+        check_next_token(model, label="leaky")
