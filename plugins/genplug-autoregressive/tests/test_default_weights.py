@@ -1,5 +1,5 @@
 """The packaged default weights load offline: the digits ``transformer`` draws the asked digit
-and keeps its greedy tokens under bf16 autocast; ``transformer-text`` continues a prompt,
+and keeps its greedy tokens under bf16 autocast (but at near-ties); ``transformer-text`` continues a prompt,
 from Python and from ``genplug run`` with no network."""
 
 from __future__ import annotations
@@ -53,12 +53,24 @@ def test_the_digits_weights_score_test_digits_under_two_bits_per_dim_and_draw_th
     assert x.shape == (8, 1, 8, 8) and torch.equal(x * 16, (x * 16).round())
 
 
-def test_bf16_autocast_gives_the_same_greedy_tokens_on_the_digits_model(digits):
+def test_bf16_autocast_keeps_every_greedy_token_that_is_not_a_near_tie(digits):
+    """Under bf16 autocast greedy decoding draws the float32 model's tokens, except where
+    the float32 model's two best logits are closer than bf16 can tell apart: there (and only
+    there) a sample may take the other branch."""
     labels = torch.arange(10).repeat(2)
-    full = genplug.sample(digits, 20, sampler="greedy", label=labels)
+    full = genplug.sample(digits, 20, sampler="greedy", label=labels).flatten(1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        low = genplug.sample(digits, 20, sampler="greedy", label=labels)
-    assert torch.equal(full, low), f"{int((full != low).sum())} of {full.numel()} tokens differ"
+        low = genplug.sample(digits, 20, sampler="greedy", label=labels).flatten(1)
+    same = (full == low).all(1)
+    assert same.float().mean() >= 0.5, f"only {int(same.sum())} of 20 greedy samples are unchanged under bf16"
+    tokens = digits.to_tokens(full)
+    with torch.no_grad():
+        logits = digits.logits(tokens, label=labels)  # float32, on the float32 samples' prefixes
+    for i in (~same).nonzero().flatten().tolist():
+        t = int((full[i] != low[i]).nonzero()[0])  # the first token that differs: the prefixes agree before it
+        top2 = logits[i, t].topk(2).values
+        margin = float(top2[0] - top2[1])
+        assert margin < 0.05, f"sample {i}: bf16 changed token {t}, where float32's margin is {margin:.3f}"
 
 
 def test_the_text_weights_continue_a_prompt_and_score_held_out_text_under_two_bits_per_char(text):
