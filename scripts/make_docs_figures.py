@@ -4,8 +4,9 @@
     python scripts/make_docs_figures.py vae diffusion   # only these
 
 An architecture qualifies when it is installed, its packaged default weights are present
-and its samples are 8x8 images ``(1, 8, 8)``. For each one this runs the CLI, exactly as
-the page then shows it, and writes
+and its samples are 8x8 images ``(1, 8, 8)``, or text (a model with a tokenizer: then
+``ARCH-samples.txt`` and the held-out NLL instead of the grid and the image figures).
+For each one this runs the CLI, exactly as the page then shows it, and writes
 
 - ``docs/figures/ARCH-samples.png``: ``genplug run ARCH -n 64 --seed 0 ... -o docs/figures/ARCH-samples.png``;
 - ``docs/figures/ARCH-eval.md``: the grid, a table of ``genplug eval ARCH -n 1000 --seed 0 ... --json``,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -36,6 +38,8 @@ FIGURES = ROOT / "docs" / "figures"
 #: Per architecture: the options that pick its sampler (none: the model's own procedure).
 SAMPLING: dict[str, list[str]] = {
     "diffusion": ["--sampler", "ddim", "--steps", "50"],
+    "transformer": ["--sampler", "ancestral"],
+    "transformer-text": ["--prompt", "Zoe had a"],
 }
 N_SAMPLES = 64  # images in the grid
 N_EVAL = 1000  # samples genplug eval draws
@@ -148,6 +152,43 @@ def make_figures(arch: str, weights: Path, plugin: str, version: str) -> str:
     return "\n".join(lines)
 
 
+def make_text_figures(arch: str, weights: Path, plugin: str, version: str) -> str:
+    """Samples as text (``SAMPLING`` may add a prompt) and the held-out NLL of a text model."""
+    out = FIGURES / f"{arch}-samples.txt"
+    run_args = ["run", arch, "-n", "8", "--seed", str(SEED), *SAMPLING.get(arch, []), "-o", str(out.relative_to(ROOT))]
+    eval_args = ["eval", arch, "--seed", str(SEED), "--json"]
+    genplug_cli(*run_args)
+    figures = json.loads(genplug_cli(*eval_args))
+    rows = ["| figure | value |", "| --- | ---: |"]
+    rows += [f"| `{k}` | {v:.4g} |" for k, v in figures.items() if k.startswith("nll_") and isinstance(v, float)]
+    return "\n".join(
+        [
+            GENERATED,
+            f"8 samples of the packaged weights of `{arch}` ({plugin} {version}), one per line, drawn with",
+            "",
+            "```bash",
+            "genplug " + shlex.join(run_args),
+            "```",
+            "",
+            "```text",
+            out.read_text().rstrip("\n"),
+            "```",
+            "",
+            f"and their held-out likelihood on `{figures['data']}`:",
+            "",
+            "```bash",
+            "genplug " + " ".join(eval_args),
+            "```",
+            "",
+            *rows,
+            "",
+            f"Weights: `{weights.relative_to(ROOT) if weights.is_relative_to(ROOT) else weights.name}`, "
+            f"SHA-256 `{weights_digest(weights)}`.",
+            "",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("architectures", nargs="*", help="architecture names (default: every installed one)")
@@ -175,7 +216,12 @@ def main() -> None:
             else:
                 print(f"{name}: weights missing; kept {snippet.relative_to(ROOT)}")
             continue
-        shape = tuple(genplug.load(folder).event_shape)
+        model = genplug.load(folder)
+        if getattr(model, "tokenizer", None) is not None:  # a text model: samples as text, bits per character
+            snippet.write_text(make_text_figures(name, folder, spec.plugin, info.version))
+            print(f"{name}: wrote {name}-samples.txt and {snippet.relative_to(ROOT)}")
+            continue
+        shape = tuple(model.event_shape)
         if shape != (1, 8, 8):
             print(f"{name}: samples of shape {shape}, not 8x8 digits; skipped")
             continue

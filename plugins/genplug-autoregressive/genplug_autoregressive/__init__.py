@@ -10,11 +10,23 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Ancestral", "Greedy", "MinP", "TopK", "TopP", "Transformer", "TransformerConfig"]
+__all__ = [
+    "Ancestral",
+    "Greedy",
+    "MinP",
+    "TextTransformer",
+    "TopK",
+    "TopP",
+    "Transformer",
+    "TransformerConfig",
+    "TransformerTrainOptions",
+]
 
 _LAZY = {
     "Transformer": "genplug_autoregressive.model",
     "TransformerConfig": "genplug_autoregressive.model",
+    "TransformerTrainOptions": "genplug_autoregressive.model",
+    "TextTransformer": "genplug_autoregressive.text",
     "Ancestral": "genplug_autoregressive.samplers",
     "Greedy": "genplug_autoregressive.samplers",
     "MinP": "genplug_autoregressive.samplers",

@@ -30,7 +30,7 @@ import genplug
 from genplug.validators import fraction, in_range, shape
 from genplug_autoregressive.samplers import Ancestral
 
-__all__ = ["KVCache", "Transformer", "TransformerConfig"]
+__all__ = ["KVCache", "Transformer", "TransformerConfig", "TransformerTrainOptions"]
 
 #: One ``(keys, values)`` pair per layer, each ``(B, nh, L, hs)`` for the ``L`` positions seen.
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -47,7 +47,8 @@ class TransformerConfig:
     n_layer: int = attrs.field(default=4, validator=in_range(1, 64, integer=True))  # transformer blocks
     n_head: int = attrs.field(default=4, validator=in_range(1, 64, integer=True))  # attention heads per block
     n_embd: int = attrs.field(default=64, validator=in_range(1, 4096, integer=True))  # width of the residual stream
-    dropout: float = attrs.field(default=0.0, validator=fraction)  # on embeddings, attention and residuals
+    dropout: float = attrs.field(default=0.0, validator=fraction)  # on the embeddings and residual branches
+    attn_dropout: float = attrs.field(default=0.0, validator=fraction)  # on attention weights (slower: no fused kernel)
     bias: bool = True  # biases in the linear layers and LayerNorms
 
     def __attrs_post_init__(self) -> None:
@@ -68,13 +69,21 @@ class TransformerConfig:
             )
 
 
+@attrs.frozen(kw_only=True)
+class TransformerTrainOptions:
+    """The training options of a :class:`Transformer`: ``genplug train transformer -t weight_decay=0.1``."""
+
+    weight_decay: float = attrs.field(default=0.1, validator=in_range(0.0, 10.0))  # AdamW's, on weight matrices only
+    beta2: float = attrs.field(default=0.99, validator=in_range(0.0, 1.0, open_high=True))  # AdamW's second beta
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool) -> None:
+    def __init__(self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool) -> None:
         super().__init__()
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # key, query, value for all heads at once
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
-        self.n_head, self.dropout = n_head, dropout
+        self.n_head, self.attn_dropout = n_head, attn_dropout
 
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -92,7 +101,7 @@ class CausalSelfAttention(nn.Module):
         else:  # new query i sits at position L + i and sees keys 0 .. L + i (is_causal aligns top-left)
             mask, causal = torch.ones(T, L + T, dtype=torch.bool, device=x.device).tril(L), False
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=causal
         )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         return self.resid_dropout(self.c_proj(y)), (k, v)
@@ -113,10 +122,10 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x))."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool) -> None:
+    def __init__(self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, attn_dropout, bias)
         self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = MLP(n_embd, dropout, bias)
 
@@ -145,6 +154,7 @@ class Transformer(genplug.Model):
     config_class = TransformerConfig
     log_prob_kinds = ("exact",)
     log_prob_discrete = True
+    train_options_class = TransformerTrainOptions
     train_defaults = {"lr": 1e-3, "batch_size": 64, "steps": 5000, "schedule": "cosine", "warmup_steps": 100}
     conformance_configs = (
         {"data_shape": (3,), "vocab_size": 3, "n_layer": 1, "n_head": 2, "n_embd": 8},  # 27 sequences
@@ -164,7 +174,12 @@ class Transformer(genplug.Model):
                 wse=nn.Embedding(max(1, config.classes), C),  # the start token: one per class, or one
                 wpe=nn.Embedding(self.sequence_length, C),  # learned positions
                 drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList([Block(C, config.n_head, config.dropout, config.bias) for _ in range(config.n_layer)]),
+                h=nn.ModuleList(
+                    [
+                        Block(C, config.n_head, config.dropout, config.attn_dropout, config.bias)
+                        for _ in range(config.n_layer)
+                    ]
+                ),
                 ln_f=nn.LayerNorm(C, bias=config.bias),
             )
         )
@@ -194,9 +209,49 @@ class Transformer(genplug.Model):
 
     @property
     def conditions(self) -> dict[str, genplug.Condition]:
-        if not self.config.classes:
-            return {}
-        return {"label": genplug.Condition("class", classes=self.config.classes, description="the start token")}
+        """``label`` (a class-conditional model) and ``prompt``: text every sample starts
+        with (a model with a tokenizer), or the first tokens of every sample (for a
+        one-channel image, its first rows: ``prompt=x[:, :, :3]``)."""
+        found = {}
+        if self.config.classes:
+            found["label"] = genplug.Condition("class", classes=self.config.classes, description="the start token")
+        if self.tokenizer is not None:
+            found["prompt"] = genplug.Condition("text", description="the text every sample starts with")
+        else:
+            found["prompt"] = genplug.Condition(
+                "tokens", description="the first tokens of every sample; an image's first rows (x[:, :, :rows])"
+            )
+        return found
+
+    def prompt_tokens(self, prompt: Any, n: int) -> torch.Tensor:
+        """``(n, P)`` int64 tokens every sample starts with, from ``prompt``: a text (through
+        the model's tokenizer), or a tensor of the first ``P`` tokens of one sample or of
+        each of ``n`` (images: the first rows, in [0, 1], turned into grey levels)."""
+        if isinstance(prompt, str):
+            if self.tokenizer is None:
+                raise genplug.GenplugError(
+                    "prompt: this model has no tokenizer, so it takes no text; give the first tokens as a tensor "
+                    "(for an image, its first rows: prompt=x[:, :, :rows])"
+                )
+            tokens = torch.tensor([self.tokenizer.encode(prompt)], dtype=torch.long)
+        else:
+            tokens = torch.as_tensor(prompt)
+            if tokens.dim() < 2:
+                tokens = tokens[None]  # one prompt for every sample
+            if tokens.is_floating_point() and not self.config.levels:
+                raise genplug.GenplugError("prompt: this model takes integer tokens; got floating-point values")
+            tokens = self.to_tokens(tokens)
+        P = tokens.size(1)
+        if len(tokens) not in (1, n):
+            raise genplug.GenplugError(f"prompt: {len(tokens)} prompts for {n} samples; give one, or one per sample")
+        if not 1 <= P <= self.sequence_length:
+            raise genplug.GenplugError(
+                f"prompt: {P} tokens; a sample of this model holds {self.sequence_length}, so give 1 to "
+                f"{self.sequence_length}"
+            )
+        if ((tokens < 0) | (tokens >= self.vocab_size)).any():
+            raise genplug.GenplugError(f"prompt: tokens must be in 0..{self.vocab_size - 1}")
+        return tokens.expand(n, P).to(self.device)
 
     def _start(self, batch: int, label: Any) -> torch.Tensor:
         """The start token's index in ``wse`` for each example: its label, or 0."""
@@ -230,7 +285,11 @@ class Transformer(genplug.Model):
         for block, kv in zip(self.transformer.h, past, strict=True):
             x, kv = block(x, kv)
             present.append(kv)
-        return self.lm_head(self.transformer.ln_f(x)), present
+        x = self.transformer.ln_f(x)
+        # The logits in float32 even under bf16/fp16 autocast: rounded to 8 bits of mantissa,
+        # two close logits can swap, and greedy decoding would pick another token.
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(x.float(), self.lm_head.weight.float()), present
 
     def logits(self, tokens: torch.Tensor, label: Any = None) -> torch.Tensor:
         """``(B, T, vocab)``: position ``t`` scores ``tokens[:, t]`` from the start token and ``tokens[:, :t]``."""
@@ -282,6 +341,17 @@ class Transformer(genplug.Model):
         logp = self.logits(tokens, label=label).float().log_softmax(-1)  # (B, T, V)
         return logp.gather(-1, tokens[..., None]).squeeze(-1).sum(1)
 
+    def configure_optimizers(self, config: genplug.TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        """AdamW as nanoGPT: weight decay on the weight matrices and embeddings, none on
+        biases and LayerNorm gains (``-t weight_decay=0.1``, ``-t beta2=0.99``)."""
+        options = config.model_options(self)
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": options.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return {"model": torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, options.beta2))}
+
     def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None, label: Any = None):
         tokens = self.to_tokens(batch)
         logits = self.logits(tokens, label=label)
@@ -294,15 +364,18 @@ class Transformer(genplug.Model):
         *,
         generator: torch.Generator | None = None,
         label: Any = None,
+        prompt: Any = None,
         sampler: str | None = None,
         sampler_options: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """``n`` samples: ancestral decoding at temperature 1 with the KV cache, or the
-        named decoding sampler (``greedy``, ``top-k``, ``top-p``, ``min-p``, ...)."""
+        named decoding sampler (``greedy``, ``top-k``, ``top-p``, ``min-p``, ...); each
+        sample starts with ``prompt`` when one is given (see :meth:`prompt_tokens`)."""
         if sampler is None:
             chosen = Ancestral(**(sampler_options or {}))
         else:
             chosen = genplug.get_sampler(sampler, self, **(sampler_options or {}))
         self._start(n, label)  # refuse a label out of range before decoding
-        tokens = chosen(self, n, generator=generator, **({} if label is None else {"label": label}))
+        start = None if prompt is None else self.prompt_tokens(prompt, n)
+        tokens = chosen(self, n, generator=generator, prompt=start, **({} if label is None else {"label": label}))
         return self.from_tokens(tokens)

@@ -31,8 +31,18 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "exact likelihood, KV cache, class-label start token",
             model="genplug_autoregressive.model:Transformer",
             provides=("generator", "next-token"),
-            # default_weights="genplug_autoregressive:weights" once docs/families/autoregressive.md
-            # shows their figures (tests/test_docs.py requires the page of every packaged model)
+            default_weights="genplug_autoregressive:weights",  # digits, by scripts/train_default.py
+        )
+    )
+    register(
+        genplug.ArchitectureSpec(
+            name="transformer-text",
+            family="autoregressive",
+            description="the transformer, with a character model of the bundled tinytext stories as its default "
+            "weights; --prompt",
+            model="genplug_autoregressive.text:TextTransformer",
+            provides=("generator", "next-token"),
+            default_weights="genplug_autoregressive:weights_text",  # tinytext, by scripts/train_text.py
         )
     )
 

@@ -80,9 +80,16 @@ class Decoding:
         raise NotImplementedError
 
     def __call__(
-        self, model: Any, n: int, *, generator: torch.Generator | None = None, **condition: Any
+        self,
+        model: Any,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        prompt: torch.Tensor | None = None,
+        **condition: Any,
     ) -> torch.Tensor:
-        """``(n, *event_shape)`` int64 tokens. A class-conditional model given no label gets
+        """``(n, *event_shape)`` int64 tokens, each sample starting with the ``(n, P)`` tokens
+        of ``prompt`` when one is given. A class-conditional model given no label gets
         labels drawn uniformly with ``generator``, as its own ``sample`` would."""
         self.check(model)
         device = getattr(model, "device", torch.device("cpu"))
@@ -90,9 +97,11 @@ class Decoding:
             if c.kind == "class" and condition.get(name) is None:
                 condition[name] = torch.randint(0, c.classes, (n,), generator=generator, device=device)
         T = int(model.sequence_length)
-        tokens = torch.zeros(n, 0, dtype=torch.long, device=device)
-        logits, cache = model.next_token_logits(tokens, cache=None, **condition)
-        for t in range(T):
+        tokens = torch.zeros(n, 0, dtype=torch.long, device=device) if prompt is None else prompt.long().to(device)
+        if tokens.size(1) >= T:
+            return tokens[:, :T].reshape(n, *getattr(model, "event_shape", (T,)))
+        logits, cache = model.next_token_logits(tokens, cache=None, **condition)  # the prompt in one pass
+        for t in range(tokens.size(1), T):
             new = self.pick(logits.float(), generator).to(device)  # (n, 1)
             tokens = torch.cat([tokens, new], 1)
             if t + 1 < T:  # no logits after the last token: the model has no position for them

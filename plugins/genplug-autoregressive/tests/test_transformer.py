@@ -168,3 +168,38 @@ def test_training_on_text_fills_the_vocabulary_and_sets_the_tokenizer():
     assert model.config.data_shape == (64,) and model.vocab_size == model.tokenizer.vocab_size == 42
     text = model.tokenizer.decode(genplug.sample(model, 1, generator=torch.Generator().manual_seed(0))[0].tolist())
     assert len(text) == 64
+
+
+def test_weight_decay_applies_to_weight_matrices_and_embeddings_only():
+    model = make(**IMAGE, classes=2)
+    config = genplug.TrainConfig(lr=1e-3, options={"weight_decay": 0.3, "beta2": 0.95})
+    (optimizer,) = model.configure_optimizers(config).values()
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.3 and plain["weight_decay"] == 0.0 and decayed["betas"] == (0.9, 0.95)
+    assert {p.dim() for p in decayed["params"]} == {2} and {p.dim() for p in plain["params"]} == {1}
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
+    with pytest.raises(genplug.GenplugError, match="weight_decay must be a number in"):
+        model.configure_optimizers(genplug.TrainConfig(options={"weight_decay": -1}))
+
+
+def test_logits_stay_float32_under_bf16_autocast():
+    model = make(**IMAGE)
+    x = torch.randint(0, 17, (2, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model.logits(x)
+        first, _ = model.next_token_logits(x[:, :0])
+    assert logits.dtype == first.dtype == torch.float32
+    torch.testing.assert_close(logits, model.logits(x), rtol=0, atol=0.05)  # bf16 inside, close to float32
+
+
+def test_the_kit_fails_this_transformer_once_its_attention_may_look_ahead(monkeypatch):
+    model = redrawn(make(**TOKENS))
+    check_next_token(model, label="causal")  # passes as it is
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def look_ahead(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+        return sdpa(q, k, v, dropout_p=dropout_p)  # no mask: every position reads every other
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", look_ahead)
+    with pytest.raises(AssertionError, match="changes by .* when tokens\\[:, 0:\\] change"):
+        check_next_token(model, label="leaky")
