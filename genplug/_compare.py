@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from genplug._api import load, resolve_reference, sample
+from genplug._data import load_data
 from genplug._errors import GenplugError, shown
 from genplug._evaluate import evaluate
 from genplug._files import atomic_write_bytes, atomic_write_json, read_json
@@ -89,6 +90,23 @@ def _training(ref: Any) -> str | None:
     return text or None
 
 
+def _defaults(data: str) -> list[str]:
+    """Every installed architecture with packaged weights that draw samples shaped like
+    ``data``'s (a text model is left out of a comparison on images); one that fails to load
+    stays in, to be reported in its row."""
+    shape = tuple(load_data(data, "test").x.shape[1:])
+    names = sorted(name for name, spec in registry().architectures.items() if spec.default_weights)
+    fits = []
+    for name in names:
+        try:
+            event_shape = tuple(getattr(load(name), "event_shape", shape))
+        except Exception:  # its row says why
+            event_shape = shape
+        if event_shape == shape:
+            fits.append(name)
+    return fits
+
+
 def _row(ref: Any, data: str, n: int, seed: int, sampler: str | None, metrics: Sequence[str] | None) -> dict:
     model = load(ref) if isinstance(ref, (str, Path)) else ref
     figures = evaluate(model, data, n=n, seed=seed, sampler=sampler, metrics=metrics)
@@ -117,7 +135,8 @@ def compare(
 
     Arguments:
         models: references (architecture names, folders, Hub ids) or model objects;
-            ``None``: every installed architecture that ships default weights.
+            ``None``: every installed architecture whose default weights draw samples
+            shaped like ``data``.
         data: the dataset every model is scored on.
         n: samples each sample-based metric draws.
         seed: the seed of every metric and of the speed runs.
@@ -130,7 +149,7 @@ def compare(
     ``training`` (from its ``training.json``), or ``error`` when it failed.
     """
     if models is None:
-        models = sorted(name for name, spec in registry().architectures.items() if spec.default_weights)
+        models = _defaults(data)
     if not models:
         raise GenplugError("nothing to compare: give architectures, folders or Hub ids (none ship default weights)")
     samplers = dict(samplers or {})
