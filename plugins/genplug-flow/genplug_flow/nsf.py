@@ -61,7 +61,8 @@ class NSFConfig:
     depth: int = attrs.field(default=2, validator=v.in_range(1, 16, integer=True))  # MADE hidden layers
     bins: int = attrs.field(default=8, validator=v.in_range(2, 256, integer=True))  # spline bins K
     bound: float = attrs.field(default=5.0, validator=v.positive)  # splines act on [-bound, bound]; identity outside
-    min_slope: float = attrs.field(default=1e-4, validator=v.in_range(1e-8, 0.5, open_high=True))  # smallest slope
+    # the smallest slope of a spline (zuko's default since 1.5)
+    min_slope: float = attrs.field(default=1e-3, validator=v.in_range(1e-8, 0.5, open_high=True))
 
     def __attrs_post_init__(self) -> None:
         if len(self.data_shape) != 1 or self.data_shape[0] > MAX_FEATURES:
@@ -102,6 +103,18 @@ class MADE(nn.Sequential):
         out = order.repeat_interleave(per_feature)[:, None] > hidden_degrees[None, :]
         layers.append(MaskedLinear(out))
         super().__init__(*layers)
+        self.by_rank = order.argsort().tolist()  # the features in the order they are generated
+        self.per_feature = per_feature
+
+    def feature_params(self, x: torch.Tensor, feature: int) -> torch.Tensor:
+        """The outputs of one feature only, ``(B, per_feature)``: the hidden layers and a
+        slice of the last (what sampling needs at each pass)."""
+        h = x
+        for layer in list(self)[:-1]:
+            h = layer(h)
+        last = self[-1]
+        rows = slice(feature * self.per_feature, (feature + 1) * self.per_feature)
+        return nn.functional.linear(h, last.weight[rows] * last.mask[rows], last.bias[rows])
 
 
 class NSF(genplug.Model):
@@ -148,10 +161,9 @@ class NSF(genplug.Model):
 
     # -- the bijection -------------------------------------------------------------
 
-    def _spline(self, made: MADE, x: torch.Tensor, target: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, ...]:
-        """Apply one layer's splines to ``target`` with parameters computed from ``x``."""
+    def _spline(self, theta: torch.Tensor, target: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, ...]:
+        """Apply the splines of raw parameters ``theta`` ``(..., 3K - 1)`` to ``target`` ``(...)``."""
         k = self.config.bins
-        theta = made(x).view(*x.shape, self.per_feature)  # (B, D, 3K - 1)
         widths, heights, derivatives = theta[..., :k], theta[..., k : 2 * k], theta[..., 2 * k :]
         transform = rqs_inverse if inverse else rqs_forward
         return transform(target, widths, heights, derivatives, bound=self.config.bound, slope=self.config.min_slope)
@@ -161,19 +173,25 @@ class NSF(genplug.Model):
         self._check(x, "forward_and_log_det")
         log_det = x.new_zeros(x.shape[0])
         for made in self.layers:
-            x, ld = self._spline(made, x, x, inverse=False)
+            x, ld = self._spline(made(x).view(*x.shape, self.per_feature), x, inverse=False)  # (B, D, 3K - 1)
             log_det = log_det + ld.sum(-1)
         return x, log_det
 
     def inverse_and_log_det(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Base to data: ``(x, log|det dx/dz|)``; each layer takes D passes (feature i needs x_<i)."""
+        """Base to data: ``(x, log|det dx/dz|)``; each layer takes D passes (feature i needs x_<i).
+
+        Pass j computes only the parameters and the spline of the feature of rank j: the
+        ones before it are final, the ones after it do not yet matter.
+        """
         self._check(z, "inverse_and_log_det")
         log_det = z.new_zeros(z.shape[0])
+        columns = torch.arange(z.shape[1], device=z.device)
         for made in reversed(self.layers):
             x = torch.zeros_like(z)
-            for _ in range(z.shape[1]):  # pass j fixes the feature of rank j (and keeps the ones before)
-                x, ld = self._spline(made, x, z, inverse=True)
-            log_det = log_det + ld.sum(-1)
+            for i in made.by_rank:
+                xi, ld = self._spline(made.feature_params(x, i), z[:, i], inverse=True)
+                x = torch.where(columns == i, xi[:, None], x)  # not in place: autograd may need x
+                log_det = log_det + ld
             z = x
         return z, log_det
 

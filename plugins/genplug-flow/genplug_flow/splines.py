@@ -40,6 +40,13 @@ import torch.nn.functional as F
 __all__ = ["knots", "rqs_forward", "rqs_inverse"]
 
 
+def _softmax(a: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension, written out: on CPU ``F.softmax`` over a few bins of
+    a strided tensor is about 3x slower than these four vectorised ops."""
+    e = (a - a.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
 def knots(
     widths: torch.Tensor, heights: torch.Tensor, derivatives: torch.Tensor, *, bound: float, slope: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,8 +55,8 @@ def knots(
     widths = widths / (1 + (2 * widths / limit).abs())
     heights = heights / (1 + (2 * heights / limit).abs())
     derivatives = derivatives / (1 + (derivatives / limit).abs())
-    xs = bound * (2 * torch.cumsum(F.pad(F.softmax(widths, dim=-1), (1, 0), value=0), dim=-1) - 1)
-    ys = bound * (2 * torch.cumsum(F.pad(F.softmax(heights, dim=-1), (1, 0), value=0), dim=-1) - 1)
+    xs = bound * (2 * torch.cumsum(F.pad(_softmax(widths), (1, 0), value=0), dim=-1) - 1)
+    ys = bound * (2 * torch.cumsum(F.pad(_softmax(heights), (1, 0), value=0), dim=-1) - 1)
     ds = torch.exp(F.pad(derivatives, (1, 1), value=0))  # slope 1 at -B and B: the identity continues outside
     return xs, ys, ds
 
@@ -82,7 +89,7 @@ def rqs_forward(
     derivatives: torch.Tensor,
     *,
     bound: float = 5.0,
-    slope: float = 1e-4,
+    slope: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y, log dy/dx)`` elementwise; ``x`` is ``(...)``, the parameters ``(..., K)``, ``(..., K)``, ``(..., K - 1)``.
 
@@ -108,7 +115,7 @@ def rqs_inverse(
     derivatives: torch.Tensor,
     *,
     bound: float = 5.0,
-    slope: float = 1e-4,
+    slope: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, log dx/dy)`` elementwise: the inverse of :func:`rqs_forward` with the same parameters."""
     xs, ys, ds = knots(widths, heights, derivatives, bound=bound, slope=slope)

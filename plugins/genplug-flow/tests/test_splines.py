@@ -41,14 +41,23 @@ def test_the_spline_is_monotonic_and_maps_the_bound_onto_itself():
     assert abs(float(y[0]) + 3) < 1e-9 and abs(float(y[-1]) - 3) < 1e-9
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_spline_equals_zukos_monotonic_rqs_transform(dtype):
+@pytest.mark.parametrize("slope", [1e-3, 1e-4])
+def test_the_spline_equals_zukos_monotonic_rqs_transform(slope):
     zuko = pytest.importorskip("zuko")
-    x, w, h, d = params(4096, 8, 3, dtype)
+    x, w, h, d = params(4096, 8, 3)
     x = x * 5 / 3  # zuko's default bound is 5: points inside and outside
-    reference = zuko.transforms.MonotonicRQSTransform(w, h, d, bound=5.0, slope=1e-4)
+    reference = zuko.transforms.MonotonicRQSTransform(w, h, d, bound=5.0, slope=slope)
     y_ref, ld_ref = reference.call_and_ladj(x)
-    y, ld = rqs_forward(x, w, h, d, bound=5.0, slope=1e-4)
-    assert (y - y_ref).abs().max() < 1e-5 and (ld - ld_ref).abs().max() < 1e-5
-    back, _ = rqs_inverse(y, w, h, d, bound=5.0, slope=1e-4)
-    assert (back - reference.inv(y)).abs().max() < 1e-5
+    y, ld = rqs_forward(x, w, h, d, bound=5.0, slope=slope)
+    assert (y - y_ref).abs().max() < 1e-10 and (ld - ld_ref).abs().max() < 1e-10  # float64: the same function
+    back, ld_back = rqs_inverse(y, w, h, d, bound=5.0, slope=slope)
+    assert (back - reference.inv(y)).abs().max() < 1e-10 and (ld_back + ld_ref).abs().max() < 1e-10
+
+    # float32: within 1e-5 of zuko's float64 values, or about as close as zuko's own float32 (10% slack)
+    # (with raw parameters this large, float32 rounding alone moves log-slopes by ~3e-4)
+    y32, ld32 = rqs_forward(x.float(), w.float(), h.float(), d.float(), bound=5.0, slope=slope)
+    ref32 = zuko.transforms.MonotonicRQSTransform(w.float(), h.float(), d.float(), bound=5.0, slope=slope)
+    y_ref32, ld_ref32 = ref32.call_and_ladj(x.float())
+    for ours, theirs, exact in ((y32, y_ref32, y_ref), (ld32, ld_ref32, ld_ref)):
+        error, zukos_error = (ours.double() - exact).abs().max(), (theirs.double() - exact).abs().max()
+        assert error <= max(1e-5, 1.1 * float(zukos_error)), (float(error), float(zukos_error))
