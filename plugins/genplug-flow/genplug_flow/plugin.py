@@ -22,6 +22,7 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "invertible 1x1 convolutions, squeeze, multi-scale; exact likelihood, dequantised on discrete data",
             model="genplug_flow.glow:Glow",
             provides=("generator", "encoder", "bijection"),
+            default_weights="genplug_flow:weights",  # digits; scripts/train_default.py
         )
     )
     register(
