@@ -274,6 +274,9 @@ class Glow(genplug.Model):
 
     architecture = "glow"
     config_class = GlowConfig
+    # every kind the architecture computes (`genplug info`); an instance has those of its
+    # config: ("exact",) on continuous data, the bounds ("elbo", "iwae") with levels
+    log_prob_kinds = ("exact", "elbo", "iwae")
     train_defaults = {"lr": 1e-3, "batch_size": 64, "steps": 3000}
     conformance_configs = (
         {"data_shape": (1, 8, 8), "levels": 17, "depth": 1, "hidden": 8, "checkerboard": 1},
@@ -284,6 +287,7 @@ class Glow(genplug.Model):
     def __init__(self, config: GlowConfig) -> None:
         super().__init__(config)
         c = config
+        self.log_prob_kinds = ("exact",) if c.levels is None else ("elbo", "iwae")
         channels, height, width = c.data_shape
         self.pre = nn.ModuleList()
         for i in range(c.checkerboard):
@@ -303,11 +307,6 @@ class Glow(genplug.Model):
         self.register_buffer("base_loc", torch.zeros(()), persistent=False)  # follows .to(): device and dtype
 
     # -- declared capabilities ------------------------------------------------------------
-
-    @property
-    def log_prob_kinds(self) -> tuple[str, ...]:  # type: ignore[override]
-        """``("exact",)`` on continuous data; with ``levels``, the bounds ``("elbo", "iwae")``."""
-        return ("exact",) if self.config.levels is None else ("elbo", "iwae")
 
     @property
     def log_prob_discrete(self) -> bool:  # type: ignore[override]
