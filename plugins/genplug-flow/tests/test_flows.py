@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-from conftest import randomize
 
 import genplug
 from genplug.testing import check_bijection
@@ -27,13 +26,13 @@ def g(seed: int) -> torch.Generator:
     ],
     ids=["glow-digits", "glow-continuous", "nsf"],
 )
-def test_random_weights_invert_within_tolerance_and_log_dets_equal_autograds(name, config):
+def test_random_weights_invert_within_tolerance_and_log_dets_equal_autograds(name, config, randomize):
     torch.manual_seed(0)
     model = randomize(genplug.create(name, **config))
     check_bijection(model, label=f"{name} at random weights")  # float32 1e-5, float64 1e-10, autograd log|det|
 
 
-def test_a_broken_inverse_convolution_is_caught_by_the_bijection_check():
+def test_a_broken_inverse_convolution_is_caught_by_the_bijection_check(randomize):
     torch.manual_seed(0)
     model = randomize(genplug.create("glow", data_shape=(1, 4, 4), scales=1, depth=1, hidden=4, checkerboard=0))
     conv = model.blocks[0][1]
@@ -42,7 +41,7 @@ def test_a_broken_inverse_convolution_is_caught_by_the_bijection_check():
         check_bijection(model, label="broken")
 
 
-def test_glow_samples_grey_levels_and_decode_inverts_encode():
+def test_glow_samples_grey_levels_and_decode_inverts_encode(randomize):
     torch.manual_seed(0)
     model = randomize(genplug.create("glow", data_shape=(1, 8, 8), levels=17, depth=1, hidden=8), std=0.05)
     x = model.sample(16, generator=g(0))
@@ -59,7 +58,7 @@ def test_glow_refuses_data_off_its_grid():
 
 
 @pytest.mark.parametrize("dequantization", ["uniform", "variational"])
-def test_the_dequantised_bounds_bound_the_probability_of_the_images_the_model_samples(dequantization):
+def test_the_dequantised_bounds_bound_the_probability_of_the_images_the_model_samples(dequantization, randomize):
     # A 2x2 binary image: 16 possible images. P(k), the mass of the flow's density in the
     # cell of k, is how often sample() draws k: the bounds must lie below log P(k), and the
     # importance-weighted one (uniform proposal) must reach it as k grows.
@@ -100,7 +99,7 @@ def test_eval_names_the_dequantisation_and_the_discrete_space():
     assert figures["nll_exact_space"] == "continuous"
 
 
-def test_nsf_density_integrates_to_one_on_a_grid():
+def test_nsf_density_integrates_to_one_on_a_grid(randomize):
     torch.manual_seed(0)
     model = randomize(genplug.create("nsf", data_shape=(2,), hidden=16, bins=6, bound=3.0), std=0.1).double()
     side = torch.linspace(-9, 9, 301, dtype=torch.float64)
