@@ -24,10 +24,12 @@ from genplug._data import Data, image_files, load_data, read_image, split_indice
 from genplug._errors import GenplugError, shown
 from genplug._plugins import registry
 
-__all__ = ["PREPARE_EXAMPLES", "Stream", "as_batch", "open_data", "open_folder", "open_npy"]
+__all__ = ["PREPARE_BYTES", "PREPARE_EXAMPLES", "Stream", "as_batch", "open_data", "open_folder", "open_npy"]
 
-#: The examples of a stream a model's ``prepare`` sees (a seeded sample: the split is a permutation).
+#: The most examples of a stream a model's ``prepare`` sees (a random sample: the split is a permutation) ...
 PREPARE_EXAMPLES = 10_000
+#: ... and the most memory they take as float32.
+PREPARE_BYTES = 256 << 20
 #: Rows of a token ``.npy`` scanned at once for its largest id.
 _SCAN_ROWS = 1 << 16
 
@@ -79,6 +81,15 @@ class Stream:
         """The first ``limit`` examples (all when ``None``) in memory; the split is a seeded
         permutation, so they are a random sample of the file."""
         count = len(self) if limit is None else min(limit, len(self))
+        return self._load(count)
+
+    def sample(self) -> Data:
+        """What a model's ``prepare`` sees: up to :data:`PREPARE_EXAMPLES` examples, and
+        :data:`PREPARE_BYTES` of memory, in memory."""
+        size = 4 * max(1, int(torch.Size(self.shape).numel()))
+        return self._load(max(1, min(len(self), PREPARE_EXAMPLES, PREPARE_BYTES // size)))
+
+    def _load(self, count: int) -> Data:
         x = torch.cat([self.__getitems__(list(range(i, min(i + 512, count)))) for i in range(0, count, 512)])
         return Data(self.name, self.kind, x, levels=self.levels, vocab_size=self.vocab_size)
 

@@ -111,3 +111,25 @@ def test_a_worker_error_reaches_the_trainer_as_one_clear_error(folder):
     with pytest.raises(genplug.GenplugError) as caught:
         genplug.train(_toy((3, 5, 6)), folder, _config(workers=1), progress=False)
     assert str(caught.value).startswith("cannot read image") and "Traceback" not in str(caught.value)
+
+
+def test_prepare_sees_a_sample_in_memory_and_only_a_model_that_defines_it(folder, monkeypatch):
+    from genplug import _streams
+
+    def refuse(self):
+        raise AssertionError("a model without prepare loaded a sample")
+
+    monkeypatch.setattr(_streams.Stream, "sample", refuse)
+    genplug.train(_toy((3, 5, 6)), folder, _config(steps=1, workers=0), progress=False)  # ToyGaussian: none
+    monkeypatch.undo()
+
+    seen = []
+
+    class Prepared(type(_toy((2,)))):
+        def prepare(self, data):
+            seen.append((type(data).__name__, len(data), tuple(data.x.shape[1:])))
+
+    monkeypatch.setattr(_streams, "PREPARE_EXAMPLES", 10)
+    model = Prepared(_toy((3, 5, 6)).config)
+    genplug.train(model, folder, _config(steps=1, workers=0), progress=False)
+    assert seen == [("Data", 10, (3, 5, 6))]

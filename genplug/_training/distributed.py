@@ -77,8 +77,8 @@ def join(device_name: str) -> tuple[Group, torch.device]:
                 f"--device {device_name}: with {local_world} processes on this machine, give --device cuda; "
                 "each process takes the GPU of its LOCAL_RANK"
             )
-        if device.index is None:
-            device = resolve_device(f"cuda:{local_rank}")
+        if device.index is None:  # a process that sees one GPU (a scheduler's binding) takes that one
+            device = resolve_device(f"cuda:{local_rank % torch.cuda.device_count()}")
         torch.cuda.set_device(device)
     if not started:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

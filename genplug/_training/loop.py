@@ -48,7 +48,8 @@ from genplug._configs import as_tuples, config_from_dict
 from genplug._data import Data
 from genplug._errors import GenplugError, shown
 from genplug._files import atomic_write_json
-from genplug._streams import PREPARE_EXAMPLES, Stream, open_data
+from genplug._model import Model
+from genplug._streams import Stream, open_data
 from genplug._training.batches import batch_indices, batches, cores, step_size
 from genplug._training.checkpoint import EMA, find_checkpoint, random_states, read_state, restore, save_checkpoint
 from genplug._training.config import RUN_FIELDS, TrainConfig, config_for
@@ -95,7 +96,7 @@ def _build(
 
 def train(
     model: Any,
-    data: str | Path | Data | Stream,
+    data: str | Path | Data,
     config: TrainConfig | Mapping[str, Any] | None = None,
     *,
     out: str | Path | None = None,
@@ -311,9 +312,10 @@ def _loop(
     label = _label_condition(model, data)
     keywords = _step_keywords(model)
     model.to(device)
-    if not resume and callable(getattr(model, "prepare", None)):
-        # once, on a fresh run: e.g. statistics measured on the data (a sample of a stream)
-        model.prepare(data if isinstance(data, Data) else data.load(PREPARE_EXAMPLES))
+    prepare = getattr(model, "prepare", None)
+    if not resume and callable(prepare) and getattr(type(model), "prepare", None) is not Model.prepare:
+        # once, on a fresh run: e.g. statistics measured on the data (of a stream, a sample in memory)
+        prepare(data if isinstance(data, Data) else data.sample())
     model.train()
     if config.compile:
         _compile(model)
