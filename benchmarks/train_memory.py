@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import tempfile
 import threading
@@ -33,10 +32,11 @@ import torch
 import genplug
 
 
-def _pss_kb(pid: int) -> int:
+def _kb(pid: int, field: str) -> int:
+    """``field`` (``Pss:`` or ``Rss:``) of /proc/PID/smaps_rollup, in kB."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:  # the process ended between listing and reading
         pass
@@ -59,12 +59,16 @@ class PeakMemory:
     """The largest summed PSS of this process tree seen while it runs."""
 
     def __init__(self) -> None:
-        self.peak_kb, self.stop = 0, threading.Event()
+        self.peak_kb = self.peak_rss_kb = self.processes = 0
+        self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
         while not self.stop.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in _tree(os.getpid())))
+            pids = _tree(os.getpid())
+            self.processes = max(self.processes, len(pids))
+            self.peak_kb = max(self.peak_kb, sum(_kb(p, "Pss:") for p in pids))
+            self.peak_rss_kb = max(self.peak_rss_kb, sum(_kb(p, "Rss:") for p in pids))
             time.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
@@ -129,12 +133,11 @@ def main() -> None:
         with PeakMemory() as memory:
             genplug.train(model, data, config, progress=False)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"data: {args.kind}, {count} images of {shape}, {size / 1e9:.2f} GB on disk (written in {made:.0f} s)")
         print(f"trained: {steps} steps of {args.batch_size} (one epoch), {wall:.1f} s wall, {cpu:.1f} s CPU (main)")
         print(f"peak memory (PSS, process + workers): {memory.peak_kb / 1e6:.2f} GB")
-        largest = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss)  # kB
-        print(f"largest single process RSS: {largest / 1e6:.2f} GB")
+        print(f"peak of the RSS summed over the {memory.processes} processes (shared pages counted in each): "
+              f"{memory.peak_rss_kb / 1e6:.2f} GB")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -102,7 +102,7 @@ def test_the_vae_trains_in_two_processes_and_its_loss_tracks_one_process(runs):
     assert len(one) == len(two) == 10
     assert two[-1] < two[0] - 0.8  # it trained: about 4.6 -> 3.3 nats
     late_one, late_two = sum(one[4:]) / 6, sum(two[4:]) / 6  # steps 50..100: batch noise about 0.05
-    assert abs(late_one - late_two) < 0.1, (one, two)
+    assert abs(late_one - late_two) < 0.15, (one, two)  # measured: 3.373 and 3.328
 
 
 def test_the_gan_steps_both_optimizers_in_two_processes(runs):

@@ -123,8 +123,9 @@ class Stepper:
         self.weight, self.last = 1.0, True
         self.kept: dict[int, torch.Tensor] = {}  # the summed gradients of earlier micro-batches, by id(parameter)
         self.stepped: dict[str, int] = {}  # optimizer steps in this micro-batch, by name
-        for name, optimizer in optimizers.items():
-            optimizer.register_step_pre_hook(self._hook(name))
+        if self.weighted or self.loss_scale is not None or clip_grad is not None:  # else: nothing to do
+            for name, optimizer in optimizers.items():
+                optimizer.register_step_pre_hook(self._hook(name))
 
     def run(
         self, step: Callable[[torch.Tensor, torch.Tensor | None], dict[str, float]], x: torch.Tensor,
@@ -133,6 +134,10 @@ class Stepper:
         """``step(x, y)`` on each micro-batch of this process's ``x`` (labels ``y``); ``total``:
         the examples of the whole step over all processes. Returns the figures, averaged
         over the micro-batches."""
+        if self.accumulate == 1 and self.autocast is None and self.loss_scale is None:
+            self.weight, self.last = len(x) / total, True
+            self.stepped.clear()
+            return step(x, y)  # the model's own step, nothing around it
         xs = x.tensor_split(self.accumulate) if self.accumulate > 1 else (x,)
         ys = y.tensor_split(self.accumulate) if y is not None and self.accumulate > 1 else (y,) * len(xs)
         sums: dict[str, float] = {}
