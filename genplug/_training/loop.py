@@ -351,18 +351,20 @@ def _loop(
         desc=f"train {model.architecture}",
     )  # fmt: skip
     running: dict[str, float] = {}
+    extra: dict[str, Any] = {"total": config.steps} if "total" in keywords else {}  # and the step, below
+
+    def one_step(x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
+        labels = {label: y} if label is not None else {}
+        return model.training_step(x, optimizers, generator=generator, **extra, **labels)
+
     try:
         for step in range(start, config.steps):
             for optimizer in optimizers.values():
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = param_group["initial_lr"] * config.lr_factor(step)
+            if "step" in keywords:
+                extra["step"] = step
             x, y = next(stream)
-            extra: dict[str, Any] = {k: v for k, v in (("step", step), ("total", config.steps)) if k in keywords}
-
-            def one_step(xm: torch.Tensor, ym: torch.Tensor | None, extra: dict[str, Any] = extra) -> dict:
-                labels = {label: ym} if label is not None else {}
-                return model.training_step(xm, optimizers, generator=generator, **extra, **labels)
-
             figures = stepper.run(one_step, x, y, total)
             if ema is not None:
                 ema.update(model)
