@@ -47,9 +47,12 @@ __all__ = [
     "digits",
     "eight_gaussians",
     "from_path",
+    "image_files",
     "load_data",
     "moons",
     "pinwheel",
+    "read_image",
+    "split_indices",
     "swissroll",
     "text_data",
     "tinytext",
@@ -271,11 +274,37 @@ def tinytext(split: str = "train") -> Data:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
+def split_indices(n: int, split: str) -> torch.Tensor:
+    """The examples of ``split`` among ``n``: a fixed 90/10 split of a user's file by a
+    seeded permutation (the streaming readers of :mod:`genplug._streams` take the same)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    n_test = max(1, n // 10)
+    return order[n_test:] if split == "train" else order[:n_test]
+
+
 def _split(x: torch.Tensor, split: str) -> torch.Tensor:
-    """A fixed 90/10 split of a user's file by a seeded permutation."""
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    n_test = max(1, len(x) // 10)
-    return x[order[n_test:]] if split == "train" else x[order[:n_test]]
+    return x[split_indices(len(x), split)]
+
+
+def image_files(path: Path) -> list[Path]:
+    """The images of a folder, sorted by name; at least two."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) < 2:
+        raise GenplugError(f"{path} holds {len(files)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need at least 2.")
+    return files
+
+
+def read_image(file: Path) -> torch.Tensor:
+    """One image file as ``(C, H, W)`` uint8: grey (C=1) or RGB (C=3)."""
+    from PIL import Image  # only when a folder of images is read
+
+    try:
+        with Image.open(file) as img:
+            img = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "P") else "RGB")
+            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            return t.view(img.height, img.width, -1).permute(2, 0, 1)
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise GenplugError(f"cannot read image {file}: {shown(str(exc), limit=160)}") from None
 
 
 def from_path(path: Path, split: str = "train") -> Data:
@@ -284,20 +313,7 @@ def from_path(path: Path, split: str = "train") -> Data:
     tokens with ``vocab_size`` the largest id + 1) or a UTF-8 ``.txt`` file (text windows)."""
     _check_split(split)
     if path.is_dir():
-        from PIL import Image
-
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if len(files) < 2:
-            raise GenplugError(f"{path} holds {len(files)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need at least 2.")
-        arrays = []
-        for file in files:
-            try:
-                with Image.open(file) as img:
-                    img = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "P") else "RGB")
-                    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-                    arrays.append(t.view(img.height, img.width, -1).permute(2, 0, 1))
-            except (OSError, Image.DecompressionBombError) as exc:
-                raise GenplugError(f"cannot read image {file}: {shown(str(exc), limit=160)}") from None
+        arrays = [read_image(file) for file in image_files(path)]
         shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) > 1:
             raise GenplugError(

@@ -4,6 +4,7 @@ and the metrics. Each checks its paths and names before torch is imported."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g:
     "--data", required=True, help="A dataset from `genplug list`, a folder of images, a .npy or a UTF-8 .txt file."
 )
 @click.option("--steps", type=click.IntRange(min=1), help="Optimisation steps (default: the model's).")
-@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step, over all processes (torchrun).")
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--ema", help="EMA decay, e.g. 0.999; none: no EMA (whatever the model's defaults).")
@@ -171,7 +172,14 @@ def _interpolate(model: Any, architecture: str, data: str, n: int, seed: int, g:
 @click.option("--checkpoint-every", type=click.IntRange(min=1))
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/ARCH-DATA).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
-@click.option("--device", "-d", default="cpu", show_default=True)
+@click.option("--device", "-d", default="cpu", show_default=True, help="cpu or cuda (torchrun: a GPU per process).")
+@click.option(
+    "--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast the forward passes (fp16: loss scaling)."
+)
+@click.option("--accumulate", type=click.IntRange(min=1), help="Micro-batches per step (the batch size is their sum).")
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model's submodules.")
+@click.option("--workers", type=click.IntRange(min=0), help="Processes reading a folder or .npy (default: automatic).")
+@click.option("--threads", type=click.IntRange(min=1), help="Torch threads per process (default: cores / processes).")
 @click.option("--config", "-c", "config_pairs", multiple=True, metavar="KEY=VALUE", help="Model config field.")
 @click.option(
     "--train-option", "-t", "train_pairs", multiple=True, metavar="KEY=VALUE",
@@ -193,10 +201,18 @@ def train(
     out: str | None,
     resume: bool,
     device: str,
+    precision: str | None,
+    accumulate: int | None,
+    compile_: bool | None,
+    workers: int | None,
+    threads: int | None,
     config_pairs: tuple[str, ...],
     train_pairs: tuple[str, ...],
 ) -> None:
-    """Train an architecture on a dataset; checkpoints go to OUT, --resume continues."""
+    """Train an architecture on a dataset; checkpoints go to OUT, --resume continues.
+
+    Under torchrun (torchrun --nproc-per-node N -m genplug train ...) every process
+    trains on its slice of each batch and rank 0 writes OUT."""
     reg().architecture(architecture)
     if not data.strip():
         raise click.BadParameter("give a dataset name, a folder of images or a .npy file", param_hint="--data")
@@ -223,6 +239,11 @@ def train(
         "preview_every": preview_every,
         "checkpoint_every": checkpoint_every,
         "device": device,
+        "precision": precision,
+        "accumulate": accumulate,
+        "compile": compile_,
+        "workers": workers,
+        "threads": threads,
         "options": train_options or None,
     }
     command = "genplug train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else None
@@ -235,7 +256,8 @@ def train(
         model_config=model_config,
         command=command,
     )
-    click.echo(f"saved {architecture} to {out_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes and says so
+        click.echo(f"saved {architecture} to {out_dir}")
 
 
 def _default_data(model: Any, architecture: str) -> str:

@@ -6,7 +6,8 @@
     optimizers.safetensors   every optimizer's state (tensors; the rest as JSON metadata)
     trainer_state.json       step, train config, the trainer's generator and torch's
                              global random states, CPU and CUDA (dropout draws from
-                             them), recent figures
+                             them), those of every process of a distributed run
+                             (``rank_states``), the fp16 loss scale, recent figures
 
 It is written to ``checkpoint.tmp`` and swapped in by two renames; a kill between them
 leaves ``checkpoint.old``, which :func:`find_checkpoint` also accepts. Nothing here is
@@ -16,6 +17,7 @@ pickled: optimizer state is flattened into tensors and JSON.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,12 @@ from genplug._errors import GenplugError
 from genplug._files import atomic_write_json, load_tensors, read_json, safetensors_header, save_tensors
 from genplug._state import check_state
 from genplug._training.config import TrainConfig
+from genplug._training.distributed import rank_seed
 
-__all__ = ["EMA", "find_checkpoint", "restore", "save_checkpoint"]
+__all__ = ["EMA", "find_checkpoint", "random_states", "restore", "save_checkpoint"]
 
 STATE_NAME = "trainer_state.json"
+log = logging.getLogger("genplug.train")
 
 
 class EMA:
@@ -108,6 +112,24 @@ def _restore_optimizers(
         opt.load_state_dict({"state": state, "param_groups": scalars[f"{name}/param_groups"]})
 
 
+def random_states(generator: torch.Generator) -> dict[str, Any]:
+    """This process's random states: the trainer's generator, torch's CPU and CUDA generators."""
+    return {
+        "generator_state": generator.get_state().tolist(),
+        "torch_rng_state": torch.get_rng_state().tolist(),
+        "cuda_rng_states": [t.tolist() for t in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    }
+
+
+def _set_random_states(generator: torch.Generator, states: dict[str, Any]) -> None:
+    generator.set_state(torch.tensor(states["generator_state"], dtype=torch.uint8))
+    if "torch_rng_state" in states:  # older checkpoints did not keep it
+        torch.set_rng_state(torch.tensor(states["torch_rng_state"], dtype=torch.uint8))
+    cuda = states.get("cuda_rng_states") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():  # dropout on GPUs
+        torch.cuda.set_rng_state_all([torch.tensor(t, dtype=torch.uint8) for t in cuda])
+
+
 def save_checkpoint(
     folder: Path,
     model: Any,
@@ -117,8 +139,14 @@ def save_checkpoint(
     step: int,
     config: TrainConfig,
     figures: dict[str, float],
+    *,
+    rank_states: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write the checkpoint to a fresh folder, then swap it in, so a kill never leaves half of one."""
+    """Write the checkpoint to a fresh folder, then swap it in, so a kill never leaves half of one.
+
+    ``rank_states``: the :func:`random_states` of every process of a distributed run, by
+    rank; ``extra``: more trainer state (the fp16 loss scale)."""
     tmp = folder.with_name(folder.name + ".tmp")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -131,10 +159,10 @@ def save_checkpoint(
         "step": step,
         "ema_updates": ema.updates if ema is not None else 0,
         "train_config": attrs.asdict(config),
-        "generator_state": generator.get_state().tolist(),
-        "torch_rng_state": torch.get_rng_state().tolist(),
-        "cuda_rng_states": [t.tolist() for t in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        **random_states(generator),  # rank 0's
         "figures": figures,
+        **({"rank_states": rank_states} if rank_states and len(rank_states) > 1 else {}),
+        **(extra or {}),
     }
     atomic_write_json(tmp / STATE_NAME, state)
     if folder.exists():
@@ -165,8 +193,15 @@ def restore(
     ema: EMA | None,
     generator: torch.Generator,
     device: torch.device,
+    *,
+    rank: int = 0,
+    world: int = 1,
 ) -> tuple[int, dict[str, float]]:
-    """Load everything :func:`save_checkpoint` wrote into the live objects; returns (step, figures)."""
+    """Load everything :func:`save_checkpoint` wrote into the live objects; returns (step, figures).
+
+    Each process of a distributed run takes its own random states back. A run resumed with
+    another number of processes reads the same batches at the same steps, but the
+    processes the checkpoint did not have draw their training noise afresh."""
     state = read_state(checkpoint)
     tensors = _folder.read_state(checkpoint, device=device)
     check_state(model, tensors, source=str(checkpoint))
@@ -179,10 +214,18 @@ def restore(
     opt_path = checkpoint / "optimizers.safetensors"
     _, metadata = safetensors_header(opt_path)
     _restore_optimizers(optimizers, load_tensors(opt_path, device=device), metadata["scalars"])
-    generator.set_state(torch.tensor(state["generator_state"], dtype=torch.uint8))
-    if "torch_rng_state" in state:  # older checkpoints did not keep it
-        torch.set_rng_state(torch.tensor(state["torch_rng_state"], dtype=torch.uint8))
-    cuda = state.get("cuda_rng_states") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():  # dropout on GPUs
-        torch.cuda.set_rng_state_all([torch.tensor(t, dtype=torch.uint8) for t in cuda])
+    ranks = state.get("rank_states") or [state]
+    if len(ranks) != world and rank == 0:
+        log.warning(
+            "the checkpoint was written by %d process(es), this run has %d: the batches are the same, the training "
+            "noise of the added processes is drawn afresh",
+            len(ranks),
+            world,
+        )
+    if rank < len(ranks):
+        _set_random_states(generator, ranks[rank])
+    else:
+        seed = rank_seed(int(state["train_config"]["seed"]), rank) ^ int(state["step"])
+        generator.manual_seed(seed)
+        torch.manual_seed(seed)
     return int(state["step"]), dict(state.get("figures", {}))

@@ -12,10 +12,14 @@ from genplug._configs import config_from_dict
 from genplug._errors import ConfigError, GenplugError, shown
 from genplug.validators import at_least, one_of, positive
 
-__all__ = ["SCHEDULES", "TrainConfig", "config_for"]
+__all__ = ["PRECISIONS", "RUN_FIELDS", "SCHEDULES", "TrainConfig", "config_for"]
 
 #: Learning-rate schedules after the warm-up: constant, or cosine decay to 0 at the last step.
 SCHEDULES = ("constant", "cosine")
+#: Arithmetic of the forward passes: fp32, or autocast to bfloat16 / float16 (fp16 with loss scaling).
+PRECISIONS = ("fp32", "bf16", "fp16")
+#: Fields that say how a run executes, not what it computes: a resumed run may change them.
+RUN_FIELDS = ("steps", "device", "compile", "workers", "threads")
 
 
 def _off(value: Any) -> Any:
@@ -43,13 +47,23 @@ def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ConfigError(f"TrainConfig.{attribute.name} must be an integer in [1, 10**9], got {shown(value)}")
 
 
+def _workers(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 256):
+        raise ConfigError(f"TrainConfig.workers must be an integer in [0, 256] or None (automatic), got {shown(value)}")
+
+
+def _flag(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"TrainConfig.{attribute.name} is true or false, got {shown(value)}")
+
+
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """How to train. A model class may set ``train_defaults`` (a dict) to change these, and
     declare its own options (``train_options_class``, an attrs class) set through ``options``."""
 
     steps: int = attrs.field(default=2000, validator=_count)  # optimisation steps in all
-    batch_size: int = attrs.field(default=128, validator=_count)  # examples per step
+    batch_size: int = attrs.field(default=128, validator=_count)  # examples per step, over all processes
     lr: float = attrs.field(default=1e-3, validator=positive)  # learning rate of every optimizer
     seed: int = attrs.field(default=0, validator=_seed)  # seeds initialisation, batch order and the training noise
     ema: float | None = attrs.field(default=None, converter=_off, validator=_decay)  # EMA decay; None or "none": off
@@ -65,6 +79,15 @@ class TrainConfig:
     checkpoint_every: int = attrs.field(default=500, validator=_count)  # steps between checkpoints
     log_every: int = attrs.field(default=50, validator=_count)  # steps between metrics.jsonl lines
     device: str = attrs.field(default="cpu", validator=_device)  # "cpu", "cuda" or "cuda:N"
+    # the forward passes in float32, or under autocast to bfloat16 or float16 (fp16: with loss scaling)
+    precision: str = attrs.field(default="fp32", validator=one_of(*PRECISIONS))
+    accumulate: int = attrs.field(default=1, validator=_count)  # micro-batches per step; batch_size is their sum
+    compile: bool = attrs.field(default=False, validator=_flag)  # torch.compile the model's submodules
+    # processes reading data from disk (folders, .npy) for each training process; None: automatic
+    workers: int | None = attrs.field(default=None, converter=_off, validator=_workers)
+    threads: int | None = attrs.field(  # torch threads of each training process; None: cores / local processes
+        default=None, converter=_off, validator=attrs.validators.optional(_count)
+    )
     options: dict[str, Any] = attrs.field(factory=dict)  # the model's own training options (train_options_class)
 
     def lr_factor(self, step: int) -> float:

@@ -9,6 +9,11 @@ data, its initial weights seeded by ``config.seed``). ``resume=True`` continues 
 run from its last checkpoint and ends with the same weights as a run that was never
 interrupted.
 
+Under ``torchrun`` (or in a process group the caller started) the same call trains in
+every process: each reads its slice of each step's batch (``batch_size`` is the batch of
+all processes together), the gradients are summed before every optimizer step (see
+:mod:`genplug._training.steps`), and rank 0 alone writes the folder below.
+
 ``out/`` after training::
 
     config.json, model.safetensors     the trained model (a model folder)
@@ -30,7 +35,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,80 +43,21 @@ import attrs
 import torch
 
 from genplug import _folder
-from genplug._api import architecture_class, construct, resolve_device, sample
+from genplug._api import architecture_class, construct
 from genplug._configs import as_tuples, config_from_dict
-from genplug._data import Data, load_data
+from genplug._data import Data
 from genplug._errors import GenplugError, shown
-from genplug._files import atomic_write_bytes, atomic_write_json
-from genplug._images import save_samples
-from genplug._metrics import image_scores
-from genplug._training.checkpoint import EMA, find_checkpoint, read_state, restore, save_checkpoint
-from genplug._training.config import TrainConfig, config_for
+from genplug._files import atomic_write_json
+from genplug._model import Model
+from genplug._streams import Stream, open_data
+from genplug._training.batches import batch_indices, batches, cores, step_size
+from genplug._training.checkpoint import EMA, find_checkpoint, random_states, read_state, restore, save_checkpoint
+from genplug._training.config import RUN_FIELDS, TrainConfig, config_for
+from genplug._training.distributed import Group, broadcast_module, gather, join, mean_figures, rank_seed
+from genplug._training.outdir import LOCK_NAME, clean_leftovers, locked, preview, rewind_metrics
+from genplug._training.steps import Stepper
 
-__all__ = ["batch_indices", "configure_optimizers", "train"]
-
-LOCK_NAME = ".genplug-train.lock"
-
-
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    return max(1, n // batch_size)
-
-
-def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
-    """The example indices of ``step``: a seeded permutation per epoch, cut in batches.
-
-    A pure function of its arguments, so a resumed run sees the same batches.
-    """
-    per_epoch = batches_per_epoch(n, batch_size)
-    epoch, k = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    if batch_size >= n:
-        return order
-    return order[k * batch_size : (k + 1) * batch_size]
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold ``out``'s lock for the run; a second run on the same folder is refused at once."""
-    try:
-        import fcntl
-    except ImportError:  # not on this platform: no lock
-        yield
-        return
-    path = out / LOCK_NAME
-    handle = open(path, "a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise GenplugError(
-                f"another training run is writing to {out}; wait for it to end, or give this one another --out"
-            ) from None
-        yield
-    finally:
-        handle.close()
-        path.unlink(missing_ok=True)
-
-
-def _clean_leftovers(out: Path) -> None:
-    """Remove what a killed run may have left: a half-written checkpoint and atomic-write temporaries."""
-    shutil.rmtree(out / "checkpoint.tmp", ignore_errors=True)
-    for tmp in out.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-def _rewind_metrics(path: Path, step: int) -> None:
-    """Keep the lines of ``metrics.jsonl`` up to ``step``, so a resumed run writes no duplicates."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except (ValueError, AttributeError):
-            continue  # a line cut by the kill
-    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+__all__ = ["LOCK_NAME", "batch_indices", "configure_optimizers", "train"]
 
 
 def _build(
@@ -166,6 +112,7 @@ def train(
             ``configure_optimizers`` and the model-folder members), or the name of an
             installed architecture to build.
         data: a dataset name, a path, or :class:`genplug.Data`; its ``train`` split is used.
+            A folder of images or a ``.npy`` file is read from disk as training goes.
         config: a :class:`TrainConfig`, or a dict of options over the model's
             ``train_defaults`` (``{"steps": 500}``); ``None`` takes the defaults.
         out: the folder for checkpoints, metrics and the final model; ``None`` writes nothing.
@@ -184,41 +131,63 @@ def train(
     if not isinstance(config, TrainConfig):
         source = architecture_class(model) if isinstance(model, str) else model
         config = config_for(source, **dict(config or {}))
-    device = resolve_device(config.device)
-    data = data if isinstance(data, Data) else load_data(data, "train")
+    group, device = join(config.device)
+    _set_threads(config, group)
+    data = open_data(data, "train")
     if len(data) == 0:
         raise GenplugError(f"the data {shown(data.name)} has no examples to train on")
-    created = out_dir is not None and not out_dir.exists()
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    writes = out_dir if group.main else None  # rank 0 alone writes
+    created = writes is not None and not writes.exists()
+    if writes is not None:
+        writes.mkdir(parents=True, exist_ok=True)
     try:
-        with _locked(out_dir) if out_dir is not None else contextlib.nullcontext():
-            if out_dir is not None:
-                _clean_leftovers(out_dir)
+        with locked(writes) if writes is not None else contextlib.nullcontext():
+            if writes is not None:
+                clean_leftovers(writes)
+            group.barrier()  # the others read a checkpoint only once rank 0 has cleaned up
             if isinstance(model, str):
                 architecture = model
                 model = _build(model, data, model_config or {}, out_dir, resume, config.seed)
             else:
                 architecture = getattr(model, "architecture", type(model).__name__)
             started = time.perf_counter()
-            first = _loop(model, data, config, device, out_dir, resume, progress, tqdm)
-            if out_dir is not None:
+            first = _loop(model, data, config, device, group, out_dir, resume, progress, tqdm)
+            if writes is not None:
                 record = {
                     "command": command,
                     "architecture": architecture,
                     "data": data.name,
                     "train_config": attrs.asdict(config),
                     "steps": config.steps,
-                    "seconds": round(time.perf_counter() - started, 1),  # wall time of this run: steps first..steps
+                    "seconds": round(time.perf_counter() - started, 1),  # wall time of this run: first..steps
                     "first_step": first,
                     "threads": torch.get_num_threads(),
+                    "processes": group.world,
                 }
-                atomic_write_json(out_dir / "training.json", record)
+                atomic_write_json(writes / "training.json", record)
     except BaseException:
-        if created and out_dir is not None and find_checkpoint(out_dir) is None:
-            shutil.rmtree(out_dir, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
+        if created and writes is not None and find_checkpoint(writes) is None:
+            shutil.rmtree(writes, ignore_errors=True)  # a run that failed before its first checkpoint: nothing
         raise
     return model
+
+
+def _set_threads(config: TrainConfig, group: Group) -> None:
+    """``config.threads``, or with several processes on this machine its cores shared among
+    them (torchrun would leave each one thread); one process keeps torch's own setting."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    elif group.local_world > 1:
+        torch.set_num_threads(max(1, cores() // group.local_world))
+
+
+def _workers(config: TrainConfig, data: Any, group: Group) -> int:
+    """Reader processes for data on disk: ``config.workers``, or up to 4 from the cores left."""
+    if isinstance(data, Data):
+        return 0
+    if config.workers is not None:
+        return config.workers
+    return min(4, max(1, cores() // group.local_world // 2))
 
 
 def configure_optimizers(model: Any, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
@@ -235,18 +204,6 @@ def configure_optimizers(model: Any, config: TrainConfig) -> dict[str, torch.opt
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])  # the schedule scales this; saved with the optimizer
     return optimizers
-
-
-def _clip(optimizers: dict[str, torch.optim.Optimizer], max_norm: float) -> None:
-    """Clip each optimizer's gradients to ``max_norm`` right before it steps, whatever
-    ``training_step`` does in between (two optimizers, several steps per batch)."""
-
-    def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
-
-    for optimizer in optimizers.values():
-        optimizer.register_step_pre_hook(hook)
 
 
 def _label_condition(model: Any, data: Data) -> str | None:
@@ -290,34 +247,47 @@ def _keep_prepared_config(model: Any, checkpoint: Path) -> None:
         model.config = attrs.evolve(model.config, **filled)
 
 
-def _preview(model: Any, out: Path, step: int, seed: int) -> dict[str, float]:
-    """A sample grid in ``out/previews`` and, for digit-shaped models, FD: figures for metrics.jsonl."""
-    shape = tuple(getattr(model, "event_shape", ()) or ())
-    is_image, is_points = len(shape) == 3 and shape[0] in (1, 3), shape == (2,)
-    if not (is_image or is_points):
-        return {}
-    rng = torch.get_rng_state()  # the preview must not change the training's random draws
-    try:
-        g = torch.Generator(getattr(model, "device", "cpu")).manual_seed(seed)
-        x = sample(model, 64 if is_image else 1000, generator=g).float().cpu()
-    finally:
-        torch.set_rng_state(rng)
-    folder = out / "previews"
-    folder.mkdir(exist_ok=True)
-    if x.is_floating_point():  # a preview: images clamped to [0, 1] for display (genplug run refuses instead)
-        save_samples(x.clamp(0, 1) if is_image else x, folder / f"step-{step:07d}.png")
-    figures: dict[str, float] = {}
-    if shape == (1, 8, 8) and x.is_floating_point():
-        scores = image_scores(x.clamp(0, 1), load_data("digits", "test"))
-        figures = {"preview_fd": scores["fd"], "preview_coverage": scores["coverage"]}
-    return figures
+def _compile(model: Any) -> None:
+    """``torch.compile`` each submodule in place (a ``training_step`` calls them, not the
+    model's ``forward``); the weights' names do not change."""
+    children = list(model.children())
+    for module in children or [model]:
+        module.compile()
+
+
+def _resume(
+    model: Any, optimizers: dict, ema: EMA | None, generator: torch.Generator, stepper: Stepper,
+    config: TrainConfig, device: torch.device, group: Group, out_dir: Path | None,
+) -> tuple[int, dict[str, float]]:  # fmt: skip
+    """Check that the checkpoint in ``out_dir`` was trained as ``config`` says, and load it."""
+    checkpoint = find_checkpoint(out_dir) if out_dir is not None else None
+    if checkpoint is None:
+        raise GenplugError(f"--resume: no checkpoint in {out_dir}; start the run without --resume")
+    state = read_state(checkpoint)
+    saved = TrainConfig(**state["train_config"])
+    if attrs.evolve(saved, **{name: getattr(config, name) for name in RUN_FIELDS}) != config:
+        raise GenplugError(
+            f"--resume: the checkpoint in {checkpoint} was trained with {saved}, not {config}; "
+            f"resume with the same options (only {', '.join(RUN_FIELDS)} may change)"
+        )
+    if config.steps < int(state["step"]):
+        raise GenplugError(
+            f"--resume: the checkpoint in {checkpoint} is at step {state['step']}, past --steps {config.steps}; "
+            f"give --steps {state['step']} or more"
+        )
+    start, figures = restore(checkpoint, model, optimizers, ema, generator, device, rank=group.rank, world=group.world)
+    if stepper.loss_scale is not None and "loss_scale" in state:
+        stepper.loss_scale.load(state["loss_scale"])
+    _keep_prepared_config(model, checkpoint)
+    return start, figures
 
 
 def _loop(
     model: Any,
-    data: Data,
+    data: Data | Stream,
     config: TrainConfig,
     device: torch.device,
+    group: Group,
     out_dir: Path | None,
     resume: bool,
     progress: bool,
@@ -331,63 +301,71 @@ def _loop(
             f"{expected}; build the model with data_shape={data.shape}."
         )
     config.model_options(model)  # the model's own options, checked before anything runs
+    total = step_size(len(data), config.batch_size)
+    if total < group.world * config.accumulate:
+        raise GenplugError(
+            f"a step of {total} examples cannot be cut in {group.world} process(es) x {config.accumulate} "
+            f"micro-batch(es); give --batch-size {group.world * config.accumulate} or more"
+        )
     if getattr(data, "tokenizer", None) is not None and getattr(model, "tokenizer", "absent") is None:
         model.tokenizer = data.tokenizer  # saved with the model, so its samples decode to text
     label = _label_condition(model, data)
     keywords = _step_keywords(model)
     model.to(device)
-    if not resume and callable(getattr(model, "prepare", None)):
-        model.prepare(data)  # once, on a fresh run: e.g. statistics measured on the whole data
+    prepare = getattr(model, "prepare", None)
+    if not resume and callable(prepare) and getattr(type(model), "prepare", None) is not Model.prepare:
+        # once, on a fresh run: e.g. statistics measured on the data (of a stream, a sample in memory)
+        prepare(data if isinstance(data, Data) else data.sample())
     model.train()
+    if config.compile:
+        _compile(model)
     optimizers = configure_optimizers(model, config)
-    if config.clip_grad is not None:
-        _clip(optimizers, config.clip_grad)
+    stepper = Stepper(
+        optimizers, group=group, accumulate=config.accumulate, precision=config.precision,
+        clip_grad=config.clip_grad, device=device,
+    )  # fmt: skip
     modules = getattr(model, "ema_modules", None)
     ema = EMA(model, config.ema, modules=modules, warmup=config.ema_warmup) if config.ema else None
-    generator = torch.Generator(device).manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # torch's global generator: dropout draws from it
+    generator = torch.Generator(device).manual_seed(rank_seed(config.seed, group.rank))
+    torch.manual_seed(rank_seed(config.seed, group.rank))  # torch's global generator: dropout draws from it
     start = 0
     figures: dict[str, float] = {}
-
     if resume:
-        checkpoint = find_checkpoint(out_dir) if out_dir is not None else None
-        if checkpoint is None:
-            raise GenplugError(f"--resume: no checkpoint in {out_dir}; start the run without --resume")
-        state = read_state(checkpoint)
-        saved = TrainConfig(**state["train_config"])
-        if attrs.evolve(saved, steps=config.steps, device=config.device) != config:
-            raise GenplugError(
-                f"--resume: the checkpoint in {checkpoint} was trained with {saved}, not {config}; "
-                "resume with the same options (only --steps and --device may change)"
-            )
-        if config.steps < int(state["step"]):
-            raise GenplugError(
-                f"--resume: the checkpoint in {checkpoint} is at step {state['step']}, past --steps {config.steps}; "
-                f"give --steps {state['step']} or more"
-            )
-        start, figures = restore(checkpoint, model, optimizers, ema, generator, device)
-        _keep_prepared_config(model, checkpoint)
+        start, figures = _resume(model, optimizers, ema, generator, stepper, config, device, group, out_dir)
+    else:
+        broadcast_module(model, group)  # every process starts from rank 0's weights
 
-    x = data.x.to(device)
-    y = data.y.to(device) if label is not None else None
+    stream = batches(
+        data, labels=label is not None, batch_size=config.batch_size, seed=config.seed, start=start,
+        steps=config.steps, rank=group.rank, world=group.world, workers=_workers(config, data, group), device=device,
+    )  # fmt: skip
+    writes = out_dir if group.main else None
     log_file = None
-    if out_dir is not None:
-        metrics = out_dir / "metrics.jsonl"
+    if writes is not None:
+        metrics = writes / "metrics.jsonl"
         if resume:
-            _rewind_metrics(metrics, start)
+            rewind_metrics(metrics, start)
         log_file = metrics.open("a" if resume else "w")
-    bar = tqdm(total=config.steps, initial=start, disable=not progress or None, desc=f"train {model.architecture}")
+    bar = tqdm(
+        total=config.steps, initial=start, disable=not progress or not group.main or None,
+        desc=f"train {model.architecture}",
+    )  # fmt: skip
     running: dict[str, float] = {}
+    extra: dict[str, Any] = {"total": config.steps} if "total" in keywords else {}  # and the step, below
+
+    def one_step(x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
+        labels = {label: y} if label is not None else {}
+        return model.training_step(x, optimizers, generator=generator, **extra, **labels)
+
     try:
         for step in range(start, config.steps):
             for optimizer in optimizers.values():
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * config.lr_factor(step)
-            index = batch_indices(step, len(x), config.batch_size, config.seed).to(device)
-            extra: dict[str, Any] = {k: v for k, v in (("step", step), ("total", config.steps)) if k in keywords}
-            if label is not None:
-                extra[label] = y[index]
-            figures = model.training_step(x[index], optimizers, generator=generator, **extra)
+                for param_group in optimizer.param_groups:
+                    param_group["lr"] = param_group["initial_lr"] * config.lr_factor(step)
+            if "step" in keywords:
+                extra["step"] = step
+            x, y = next(stream)
+            figures = stepper.run(one_step, x, y, total)
             if ema is not None:
                 ema.update(model)
             for k, v in figures.items():
@@ -395,26 +373,36 @@ def _loop(
                     raise GenplugError(f"training diverged at step {step + 1}: {k}={v}; lower the learning rate (--lr)")
                 running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
             bar.update(1)
-            line = dict(figures)
-            if config.preview_every and out_dir is not None and (step + 1) % config.preview_every == 0:
-                line.update(_preview(model, out_dir, step + 1, config.seed))
-                model.train()
-            if (step + 1) % config.log_every == 0 or step + 1 == config.steps or len(line) > len(figures):
+            done = step + 1
+            previews = bool(config.preview_every) and out_dir is not None and done % config.preview_every == 0
+            if done % config.log_every == 0 or done == config.steps or previews:
+                line = mean_figures(figures, group)  # every process takes part; rank 0 writes
+                if previews and writes is not None:
+                    line.update(preview(model, writes, done, config.seed))
+                    model.train()
                 bar.set_postfix({k: f"{v:.4g}" for k, v in running.items()})
                 if log_file is not None:
-                    log_file.write(json.dumps({"step": step + 1, **line}) + "\n")
+                    log_file.write(json.dumps({"step": done, **line}) + "\n")
                     log_file.flush()
-            if out_dir is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-                save_checkpoint(out_dir / "checkpoint", model, optimizers, ema, generator, step + 1, config, figures)
+            if out_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+                states = gather(random_states(generator), group)
+                if writes is not None:
+                    scale = {"loss_scale": stepper.loss_scale.state()} if stepper.loss_scale is not None else {}
+                    save_checkpoint(
+                        writes / "checkpoint", model, optimizers, ema, generator, done, config, figures,
+                        rank_states=states, extra=scale,
+                    )  # fmt: skip
     finally:
         bar.close()
+        stream.close()
         if log_file is not None:
             log_file.close()
-            if os.path.getsize(out_dir / "metrics.jsonl") == 0 and find_checkpoint(out_dir) is None:
-                (out_dir / "metrics.jsonl").unlink()
+            if os.path.getsize(writes / "metrics.jsonl") == 0 and find_checkpoint(writes) is None:
+                (writes / "metrics.jsonl").unlink()
     if ema is not None:
         ema.apply(model)
     model.eval()
-    if out_dir is not None:  # the final folder: the inference modules alone when the model names them
-        _folder.save(model, out_dir, modules=getattr(model, "inference_modules", None))
+    if writes is not None:  # the final folder: the inference modules alone when the model names them
+        _folder.save(model, writes, modules=getattr(model, "inference_modules", None))
+    group.barrier()  # every process returns once the folder is written
     return start
