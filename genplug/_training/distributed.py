@@ -19,6 +19,7 @@ alternating steps, a composite's prior) never calls.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 from typing import Any
@@ -135,12 +136,21 @@ def all_reduce_grads(params: list[torch.Tensor], group: Group) -> None:
 
 
 def gather(obj: Any, group: Group) -> list[Any]:
-    """``obj`` of every process, by rank (JSON-like values only)."""
+    """``obj`` of every process, by rank. JSON-like values only: they travel as JSON text in
+    byte tensors, not through ``all_gather_object``, which pickles (nothing is unpickled here)."""
     if group.world <= 1:
         return [obj]
-    objects: list[Any] = [None] * group.world
-    torch.distributed.all_gather_object(objects, obj)
-    return objects
+    dist = torch.distributed
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    payload = torch.tensor(list(json.dumps(obj).encode()), dtype=torch.uint8, device=device)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(group.world)]
+    dist.all_gather(sizes, torch.tensor([payload.numel()], dtype=torch.int64, device=device))
+    longest = int(max(size.item() for size in sizes))
+    padded = torch.zeros(longest, dtype=torch.uint8, device=device)
+    padded[: payload.numel()] = payload
+    every = [torch.empty(longest, dtype=torch.uint8, device=device) for _ in range(group.world)]
+    dist.all_gather(every, padded)
+    return [json.loads(bytes(t[: int(n.item())].tolist()).decode()) for t, n in zip(every, sizes, strict=True)]
 
 
 def mean_figures(figures: dict[str, float], group: Group) -> dict[str, float]:
