@@ -1,7 +1,7 @@
-"""FD and conditional accuracy of the packaged ``diffusion`` weights against the guidance scale.
+"""FD and conditional accuracy of a class-conditional ``diffusion`` model against the guidance scale.
 
-    OMP_NUM_THREADS=1 python plugins/genplug-diffusion/benchmarks/bench_guidance.py \\
-        --markdown docs/figures/diffusion-guidance.md --figure docs/figures/diffusion-guidance.png
+    OMP_NUM_THREADS=1 python plugins/genplug-diffusion/benchmarks/bench_guidance.py --weights FOLDER \\
+        --markdown plugins/genplug-diffusion/docs/guidance.md --figure docs/figures/diffusion-guidance.png
 
 For each classifier-free guidance scale s in ``--scales`` (0, 1, 2, 3, 5) it draws ``-n``
 (1000) samples asked for the digits 0, 1, ..., 9, 0, ... (100 of each), with ``ddim`` at 50
@@ -33,7 +33,7 @@ PER_DIGIT = 4  # samples per digit and scale in the figure
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default="diffusion", help="a model reference (default: the packaged weights)")
+    parser.add_argument("--weights", default="diffusion", help="a class-conditional model (default: the packaged)")
     parser.add_argument("--scales", type=float, nargs="+", default=SCALES, help="guidance scales")
     parser.add_argument("-n", type=int, default=1000, help="samples per scale")
     parser.add_argument("--sampler", default="ddim")
@@ -72,8 +72,9 @@ def main() -> None:
             columns.append(torch.stack([x[labels == d][:PER_DIGIT] for d in range(10)]))
     scales = " ".join(f"{s:g}" for s in args.scales)
     command = (
-        f"OMP_NUM_THREADS=1 python plugins/genplug-diffusion/benchmarks/bench_guidance.py -n {args.n} "
-        f"--sampler {args.sampler} --steps {args.steps} --seed {args.seed} --scales {scales}"
+        "OMP_NUM_THREADS=1 python plugins/genplug-diffusion/benchmarks/bench_guidance.py "
+        f"--weights {args.weights} -n {args.n} --sampler {args.sampler} --steps {args.steps} --seed {args.seed} "
+        f"--scales {scales}"
     )
     table = "\n".join([*rows, "", f"FD floor: {scores['fd_floor']:.2f}. Measured by `{command}` (one thread)."])
     print(table)
