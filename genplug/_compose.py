@@ -189,6 +189,11 @@ class Composite(Model):
         modules = getattr(self.prior, "ema_modules", None)
         return None if modules is None else tuple(f"prior.{m}" for m in modules)
 
+    @property
+    def conditions(self) -> dict[str, Any]:
+        """The prior's conditions (a class-conditional prior makes a class-conditional composite)."""
+        return dict(getattr(self.prior, "conditions", None) or {})
+
     # -- sampling ---------------------------------------------------------------------
 
     def sample_latents(
@@ -199,9 +204,10 @@ class Composite(Model):
         sampler: str | Any | None = None,
         steps: int | None = None,
         sampler_options: dict[str, Any] | None = None,
+        **condition: Any,
     ) -> torch.Tensor:
         """``n`` latents from the prior, ``(n, *latent_shape)``, with ``sampler`` (and its
-        options) if given."""
+        options) if given, and the prior's conditions (``label=3``)."""
         sampler = sampler if sampler is not None else self.config.sampler
         steps = steps if steps is not None else self.config.steps
         options: dict[str, Any] = {}
@@ -216,7 +222,7 @@ class Composite(Model):
         if sampler_options:
             options["sampler_options"] = sampler_options
         try:  # the prior checks the sampler (genplug.get_sampler), once
-            return self.prior.sample(n, generator=generator, **options)
+            return self.prior.sample(n, generator=generator, **options, **condition)
         except IncompatibleError as exc:
             raise IncompatibleError(f"sampler {sampler!r} cannot run the prior {_name(self.prior)!r}: {exc}") from None
 
@@ -237,9 +243,12 @@ class Composite(Model):
         sampler: str | Any | None = None,
         steps: int | None = None,
         sampler_options: dict[str, Any] | None = None,
+        **condition: Any,
     ) -> torch.Tensor:
-        """Draw ``n`` latents from the prior (with ``sampler`` if given) and decode them."""
-        z = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options)
+        """Draw ``n`` latents from the prior (with ``sampler`` if given, and its conditions) and decode them."""
+        z = self.sample_latents(
+            n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options, **condition
+        )
         return self.decode(z, generator=generator)
 
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:

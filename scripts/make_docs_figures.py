@@ -11,7 +11,10 @@ For each one this runs the CLI, exactly as the page then shows it, and writes
 - ``docs/figures/ARCH-samples.png``: ``genplug run ARCH -n 64 --seed 0 ... -o docs/figures/ARCH-samples.png``;
 - ``docs/figures/ARCH-eval.md``: the grid, a table of ``genplug eval ARCH -n 1000 --seed 0 ... --json``,
   both commands, the plugin version and the SHA-256 of the weights file it measured
-  (``tests/test_docs.py`` fails when the weights change and the figures are not remade).
+  (``tests/test_docs.py`` fails when the weights change and the figures are not remade);
+- for a model with a ten-class condition (the digit), ``docs/figures/ARCH-digits.png``: one
+  row of ten samples per digit 0-9, drawn with ``genplug.sample`` (the Python line is on the
+  page), at the model's default guidance where it has one.
 
 The family pages include ``ARCH-eval.md`` with ``--8<--``. An architecture whose packaged
 weights are missing gets a short placeholder instead (only when it has no figures yet), so
@@ -54,6 +57,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "confidence": ("classifier confidence", "{:.3f}"),
     "coverage": ("class coverage (1: all ten digits equally often)", "{:.3f}"),
     "class_counts": ("samples per predicted digit 0-9", "{}"),
+    "conditional_accuracy": ("conditional accuracy (the classifier agrees with the asked digit)", "{:.3f}"),
 }
 SETTINGS = ("architecture", "weights", "data", "n", "sampler", "steps", "seed")
 
@@ -117,6 +121,39 @@ def placeholder(arch: str, plugin: str, version: str) -> str:
     )
 
 
+def digit_rows(arch: str) -> list[str]:
+    """For a model with a ten-class condition: ``ARCH-digits.png``, one row per digit, and
+    the markdown that shows it; nothing otherwise."""
+    import torch
+
+    import genplug
+    from genplug._images import save_samples
+
+    model = genplug.load(arch)
+    names = [k for k, c in (getattr(model, "conditions", None) or {}).items() if c.kind == "class" and c.classes == 10]
+    if not names:
+        return []
+    sampling = SAMPLING.get(arch, [])
+    options = {"sampler": sampling[1], "steps": int(sampling[3])} if sampling else {}
+    labels = torch.arange(100) // 10
+    x = genplug.sample(model, 100, generator=torch.Generator().manual_seed(SEED), **options, **{names[0]: labels})
+    grid = FIGURES / f"{arch}-digits.png"
+    save_samples(x, grid, nrow=10)
+    shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return [
+        f"![one row per digit, 0 to 9: samples of the packaged {arch} weights asked for that digit]"
+        f"(../figures/{grid.name})",
+        "",
+        "One row per digit: ten samples asked for each of 0 to 9 (the default guidance, where the model has one):",
+        "",
+        "```python",
+        f"x = genplug.sample(genplug.load({arch!r}), 100, {shown + ', ' if shown else ''}"
+        f"{names[0]}=torch.arange(100) // 10, generator=torch.Generator().manual_seed({SEED}))",
+        "```",
+        "",
+    ]
+
+
 def make_figures(arch: str, weights: Path, plugin: str, version: str) -> str:
     """Run the CLI for ``arch`` and return the markdown that the family page includes."""
     sampling = SAMPLING.get(arch, [])
@@ -145,6 +182,7 @@ def make_figures(arch: str, weights: Path, plugin: str, version: str) -> str:
         "",
         *eval_table(figures),
         "",
+        *digit_rows(arch),
         f"Weights: `{weights.relative_to(ROOT) if weights.is_relative_to(ROOT) else weights.name}`, "
         f"SHA-256 `{weights_digest(weights)}`.",
         "",

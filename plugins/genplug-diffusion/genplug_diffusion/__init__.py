@@ -3,7 +3,8 @@
 The ``diffusion`` architecture (:class:`DiffusionModel`, configured by
 :class:`DiffusionConfig`) and four samplers that run on any *denoiser* (see
 :mod:`genplug_diffusion.samplers.base`): :class:`DDPM`, :class:`DDIM`,
-:class:`DPMSolverPP` and :class:`UniPC`.
+:class:`DPMSolverPP` and :class:`UniPC`; :class:`Guided` runs any of them with
+classifier-free guidance on a class-conditional model.
 
 Importing the package does not import torch; the names load on first use.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "DiffusionConfig",
     "DiffusionModel",
     "DiffusionSampler",
+    "Guided",
     "MLPDenoiser",
     "UNet",
     "UniPC",
@@ -35,6 +37,7 @@ _LAZY = {
     "UNet": "genplug_diffusion.unet",
     "MLPDenoiser": "genplug_diffusion.mlp",
     "DiffusionSampler": "genplug_diffusion.samplers.base",
+    "Guided": "genplug_diffusion.samplers.guidance",
     "DDPM": "genplug_diffusion.samplers.ddpm",
     "DDIM": "genplug_diffusion.samplers.ddim",
     "DPMSolverPP": "genplug_diffusion.samplers.dpm_solver",

@@ -2,7 +2,8 @@
 
 x_t (flattened) goes through a linear layer into ``hidden`` features, then ``blocks``
 pre-norm residual blocks that each add a projection of the timestep embedding, then a
-normalised linear output layer. PyTorch's default initialisation throughout: no layer
+normalised linear output layer. A class-conditional MLP adds a label embedding to the
+timestep embedding, as the UNet does. PyTorch's default initialisation throughout: no layer
 starts at zero, so every parameter gets a gradient from the first step.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genplug_diffusion.unet import timestep_embedding
+from genplug_diffusion.unet import LabelEmbedding, timestep_embedding
 
 __all__ = ["MLPDenoiser", "ResidualBlock"]
 
@@ -38,20 +39,24 @@ class MLPDenoiser(nn.Module):
         features: the number of values in one example (2 for 2-D points).
         hidden: the width of the residual stream.
         blocks: the number of residual blocks.
+        classes: > 0: class-conditional (the null label is ``classes``); 0: unconditional.
     """
 
-    def __init__(self, features: int, hidden: int, blocks: int) -> None:
+    def __init__(self, features: int, hidden: int, blocks: int, classes: int = 0) -> None:
         super().__init__()
         self.hidden = hidden
         self.time_mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.label_embed = LabelEmbedding(classes, hidden) if classes else None
         self.inp = nn.Linear(features, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, hidden) for _ in range(blocks))
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, features)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         shape = x.shape
         emb = self.time_mlp(timestep_embedding(t, self.hidden).to(x.dtype))  # (B, hidden)
+        if self.label_embed is not None:
+            emb = emb + self.label_embed(label, len(x))
         h = self.inp(x.flatten(1))  # (B, hidden)
         for block in self.blocks:
             h = block(h, emb)

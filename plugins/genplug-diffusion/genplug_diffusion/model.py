@@ -39,6 +39,7 @@ from genplug import validators as v
 from genplug_diffusion import schedules
 from genplug_diffusion.mlp import MLPDenoiser
 from genplug_diffusion.samplers.base import randn
+from genplug_diffusion.samplers.guidance import Guided
 from genplug_diffusion.unet import UNet
 
 __all__ = ["DiffusionConfig", "DiffusionModel", "discretized_gaussian_log_prob"]
@@ -48,6 +49,7 @@ MAX_SIZE = 65_536  # bound on a width, a side or a channel count: far above any 
 MAX_ELEMENTS = 2**24  # bound on the elements of one example (a 4096x4096 image)
 MAX_TIMESTEPS = 100_000  # bound on T; the ELBO evaluates the network at every timestep
 MAX_BLOCKS = 64  # bound on a count of blocks
+MAX_GUIDANCE = 100.0  # bound on the guidance scale: far above the usual 1-10
 
 
 def _default_mults(config: Any) -> tuple[int, ...]:
@@ -124,8 +126,25 @@ class DiffusionConfig:
     levels: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.in_range(2, MAX_SIZE, integer=True))
     )
+    # > 0: class-conditional, labels 0 … classes-1 (condition `label`; digits: 10); 0: unconditional
+    classes: int = attrs.field(default=0, validator=v.in_range(0, MAX_SIZE, integer=True))
+    # training: the fraction of labels replaced by the null label, so the model also learns the
+    # unconditional prediction that classifier-free guidance needs (0.1-0.2 is usual); needs classes > 0
+    label_dropout: float = attrs.field(default=0.0, validator=v.fraction)
+    # sampling with a label: the default classifier-free guidance scale (1: none); != 1 needs label_dropout > 0
+    guidance: float = attrs.field(default=1.0, validator=v.in_range(0, MAX_GUIDANCE))
 
     def __attrs_post_init__(self) -> None:
+        if self.label_dropout and not self.classes:
+            raise ConfigError(
+                f"DiffusionConfig.label_dropout={self.label_dropout} needs a class-conditional model; "
+                "set classes (10 for digits) or leave label_dropout at 0"
+            )
+        if self.guidance != 1 and not self.label_dropout:
+            raise ConfigError(
+                f"DiffusionConfig.guidance={self.guidance} needs label_dropout > 0 (guidance mixes in the "
+                "unconditional prediction that label dropout trains); set label_dropout=0.1 or guidance=1"
+            )
         if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
             raise ConfigError(
                 f"DiffusionConfig.data_shape={self.data_shape!r} is too large: each side must be at most "
@@ -179,7 +198,7 @@ class DiffusionModel(genplug.Model):
     time: ClassVar[str] = "discrete"  # predict takes integer timesteps 0 … T-1
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 6000, "ema": 0.999}
     #: Small configs for genplug's conformance kit: a UNet with ε on discrete images, an MLP with v and the
-    #: cosine schedule on continuous points.
+    #: cosine schedule on continuous points, and a class-conditional UNet with label dropout.
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
         {
             "data_shape": (1, 8, 8),
@@ -197,6 +216,16 @@ class DiffusionModel(genplug.Model):
             "schedule": "cosine",
             "num_train_timesteps": 100,
         },
+        {
+            "data_shape": (1, 8, 8),
+            "channels": 8,
+            "attention_heads": 2,
+            "num_train_timesteps": 100,
+            "levels": 17,
+            "classes": 3,
+            "label_dropout": 0.1,
+            "guidance": 2.0,
+        },
     )
 
     def __init__(self, config: DiffusionConfig) -> None:
@@ -212,9 +241,17 @@ class DiffusionModel(genplug.Model):
                 blocks=config.res_blocks,
                 heads=config.attention_heads,
                 dropout=config.dropout,
+                classes=config.classes,
             )
         else:
-            self.net = MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks)
+            self.net = MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks, config.classes)
+
+    @property
+    def conditions(self) -> dict[str, genplug.Condition]:
+        """``{"label": ...}`` for a class-conditional model (``classes`` > 0), else ``{}``."""
+        if not self.config.classes:
+            return {}
+        return {"label": genplug.Condition("class", classes=self.config.classes, description="the class to draw")}
 
     @property
     def log_prob_discrete(self) -> bool:  # type: ignore[override]
@@ -253,12 +290,18 @@ class DiffusionModel(genplug.Model):
             return tensor.dtype
         return torch.float32
 
-    def predict(self, x_t: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
-        """The network's prediction (ε or v) for ``x_t`` at integer timesteps ``t`` (``()`` or ``(B,)``)."""
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor | int, label: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's prediction (ε or v) for ``x_t`` at integer timesteps ``t`` (``()`` or ``(B,)``).
+
+        ``label`` (``(B,)`` int64, checked by the caller) conditions a class-conditional
+        model; ``None`` is its null label, the unconditional prediction.
+        """
         t = torch.as_tensor(t, device=x_t.device)
         if t.ndim == 0:
             t = t.expand(x_t.shape[0])
-        return self.net(x_t, t)
+        if label is None:
+            return self.net(x_t, t)
+        return self.net(x_t, t, label)
 
     # -- data space <-> diffusion space ------------------------------------------------
 
@@ -273,8 +316,16 @@ class DiffusionModel(genplug.Model):
 
     # -- training ------------------------------------------------------------------------
 
-    def loss(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The mean squared error of the prediction at uniformly drawn timesteps (L_simple)."""
+    def loss(
+        self, batch: torch.Tensor, *, generator: torch.Generator | None = None, label: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The mean squared error of the prediction at uniformly drawn timesteps (L_simple).
+
+        A class-conditional model takes the batch's labels (``(B,)``; the trainer passes
+        the data's); ``label_dropout`` of them, drawn from ``generator``, become the null
+        label. Without labels it trains the unconditional prediction only.
+        """
+        label = self.labels(label, batch.shape[0])
         x0 = self.to_diffusion_space(batch)
         t = torch.randint(
             0,
@@ -288,7 +339,63 @@ class DiffusionModel(genplug.Model):
         alpha, sigma = a.sqrt(), (1 - a).sqrt()
         x_t = alpha * x0 + sigma * noise
         target = schedules.training_target(self.prediction_type, x0, noise, alpha, sigma)
-        return torch.nn.functional.mse_loss(self.predict(x_t, t), target)
+        if label is not None and self.config.label_dropout:
+            source = generator.device if generator is not None else x0.device
+            dropped = torch.rand(x0.shape[0], generator=generator, device=source).to(x0.device)
+            label = torch.where(dropped < self.config.label_dropout, self.config.classes, label)  # the null label
+        prediction = self.predict(x_t, t) if label is None else self.predict(x_t, t, label)
+        return torch.nn.functional.mse_loss(prediction, target)
+
+    # -- conditions ----------------------------------------------------------------------
+
+    def labels(self, label: Any, n: int) -> torch.Tensor | None:
+        """``label`` (one int, or one per example) as ``(n,)`` int64 on the model's device, checked."""
+        if label is None:
+            return None
+        if not self.config.classes:
+            raise GenplugError(
+                f"model {self.architecture!r} is unconditional; it takes no label (train one with "
+                "--config classes=10 label_dropout=0.1 on labelled data)"
+            )
+        label = torch.as_tensor(label, device=self.device).long().flatten()
+        label = label.expand(n) if label.numel() == 1 else label
+        if label.shape != (n,):
+            raise GenplugError(f"label: {label.numel()} labels for {n} samples; give one label, or one per sample")
+        if ((label < 0) | (label >= self.config.classes)).any():
+            bad = int(label[(label < 0) | (label >= self.config.classes)][0])
+            raise GenplugError(
+                f"label={bad} is out of range: model {self.architecture!r} takes labels 0 to {self.config.classes - 1}"
+            )
+        return label
+
+    def guided(self, label: Any, n: int, guidance: Any = None) -> Any:
+        """The denoiser to sample ``n`` examples of class ``label`` with guidance scale ``guidance``:
+        the model itself for unconditional sampling (``label=None``), else a :class:`Guided`
+        around it (``guidance`` ``None``: the config's default scale). Bad combinations are
+        refused with one line: a label out of range or for an unconditional model, guidance
+        without a label, guidance != 1 on a model trained without label dropout.
+        """
+        labels = self.labels(label, n)
+        if guidance is not None:
+            number = isinstance(guidance, (int, float)) and not isinstance(guidance, bool)
+            if not number or not 0 <= guidance <= MAX_GUIDANCE:
+                raise GenplugError(f"guidance={guidance!r}: the guidance scale is a number from 0 to {MAX_GUIDANCE:g}")
+            if not self.config.classes:
+                raise GenplugError(
+                    f"guidance: model {self.architecture!r} is unconditional; classifier-free guidance needs a "
+                    "class-conditional model trained with label dropout"
+                )
+            if guidance != 1 and not self.config.label_dropout:
+                raise GenplugError(
+                    f"guidance={guidance:g}: model {self.architecture!r} was trained without label dropout "
+                    "(label_dropout=0), so it has no unconditional prediction to guide with; leave guidance out "
+                    "(or 1), or train with --config label_dropout=0.1"
+                )
+            if labels is None:
+                raise GenplugError(f"guidance={guidance:g} needs a label (--label K): it guides towards a class")
+        if labels is None:
+            return self
+        return Guided(self, labels, self.config.guidance if guidance is None else guidance)
 
     # -- sampling ------------------------------------------------------------------------
 
@@ -300,6 +407,7 @@ class DiffusionModel(genplug.Model):
         sampler: str | Any = "ddim",
         steps: int | None = None,
         sampler_options: dict[str, Any] | None = None,
+        label: Any = None,
     ) -> torch.Tensor:
         """``n`` samples ``(n, *event_shape)`` in data space (images in [0, 1]).
 
@@ -309,13 +417,18 @@ class DiffusionModel(genplug.Model):
             sampler: a registered sampler name (``ddim``, ``ddpm``, ``dpm-solver++``,
                 ``unipc``, ...) or a sampler object.
             steps: the number of sampling steps; the sampler's default if ``None``.
-            sampler_options: options of a sampler given by name, e.g. ``{"eta": 0.5}``.
+            sampler_options: options of a sampler given by name, e.g. ``{"eta": 0.5}``, and
+                ``guidance``, the classifier-free guidance scale, for any sampler.
+            label: a class-conditional model's class (one int, or one per sample);
+                ``None`` samples unconditionally (the null label).
         """
-        chosen = genplug.get_sampler(sampler, self, **(sampler_options or {}))
+        options = dict(sampler_options or {})
+        denoiser = self.guided(label, n, options.pop("guidance", None))
+        chosen = genplug.get_sampler(sampler, self, **options)
         was_training = self.training
         self.eval()
         try:
-            z = chosen(self, n, steps=steps, generator=generator)
+            z = chosen(denoiser, n, steps=steps, generator=generator)
         finally:
             self.train(was_training)
         return self.to_data_space(z)
@@ -324,7 +437,12 @@ class DiffusionModel(genplug.Model):
 
     @torch.no_grad()
     def log_prob(
-        self, x: torch.Tensor, *, kind: str | None = None, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        *,
+        kind: str | None = None,
+        generator: torch.Generator | None = None,
+        label: Any = None,
     ) -> torch.Tensor:
         """A lower bound on log p(x) in nats per example: the variational bound (ELBO).
 
@@ -344,17 +462,19 @@ class DiffusionModel(genplug.Model):
             x: data ``(B, *event_shape)``.
             kind: ``"elbo"`` (the only kind) or ``None``.
             generator: seeds the draws of x_t.
+            label: a class-conditional model's labels of ``x``: the bound on log p(x | y);
+                ``None``: the bound of the unconditional model (the null label).
         """
         if kind not in (None, "elbo"):
             raise GenplugError(f"diffusion log_prob computes kind 'elbo' only, got kind={kind!r}")
         was_training = self.training
         self.eval()
         try:
-            return self._elbo(x, generator)
+            return self._elbo(x, generator, self.labels(label, x.shape[0]))
         finally:
             self.train(was_training)
 
-    def _elbo(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _elbo(self, x: torch.Tensor, generator: torch.Generator | None, label: torch.Tensor | None) -> torch.Tensor:
         levels = self.config.levels
         if levels is not None:
             _check_on_grid(x, levels)
@@ -392,7 +512,11 @@ class DiffusionModel(genplug.Model):
             a_t = schedules.append_dims(self.alphas_cumprod[t_rep], x0.ndim)
             x_t = a_t.sqrt() * x0_rep + (1 - a_t).sqrt() * noise
             x0_x, x0_pred = _x0_coefficients(a_t, self.prediction_type)
-            x0_hat = x0_x * x_t + x0_pred * self.predict(x_t, t_rep)
+            if label is None:
+                prediction = self.predict(x_t, t_rep)
+            else:
+                prediction = self.predict(x_t, t_rep, label.repeat(k))  # timestep-major, as x0_rep
+            x0_hat = x0_x * x_t + x0_pred * prediction
             err = (x0_rep - x0_hat).double().pow(2).flatten(1).sum(1).view(k, B)  # (k, B)
             total = total + (weight_over_var[t][:, None] * err).sum(0)
             if levels is not None and start == 0:  # rows 0 … B-1 are timestep 0

@@ -1,6 +1,7 @@
 """A small UNet denoiser for images from 8×8 to 32×32.
 
-The DDPM/ADM design, scaled down: a sinusoidal timestep embedding fed to every residual
+The DDPM/ADM design, scaled down: a sinusoidal timestep embedding (plus, for a
+class-conditional model, a learned embedding of the class label) fed to every residual
 block, ``blocks`` residual blocks per resolution level, a stride-2 convolution between
 levels, self-attention in the middle at the lowest resolution, and a mirrored upsampling
 path that concatenates the skip connections. Level ``i`` has ``channels * mults[i]``
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Attention", "ResBlock", "UNet", "timestep_embedding"]
+__all__ = ["Attention", "LabelEmbedding", "ResBlock", "UNet", "timestep_embedding"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -32,6 +33,31 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     args = t.float()[:, None] * freqs[None]  # (B, half)
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
     return F.pad(emb, (0, dim % 2))
+
+
+class LabelEmbedding(nn.Module):
+    """A learned vector per class label, plus one for the null label ``classes`` (no class).
+
+    Added to the timestep embedding (as in ADM and DiT), so every residual block sees the
+    class. Training replaces a fraction of the labels by the null label (label dropout),
+    which teaches the same network the unconditional prediction that classifier-free
+    guidance needs. The classes start N(0, 0.02²) as in DiT, a small shift; the null label
+    starts at zero, no shift at all, so a network given the weights of an unconditional
+    model samples as that model did until it is trained with labels.
+    """
+
+    def __init__(self, classes: int, dim: int) -> None:
+        super().__init__()
+        self.classes = classes
+        self.table = nn.Embedding(classes + 1, dim)
+        nn.init.normal_(self.table.weight, std=0.02)
+        with torch.no_grad():
+            self.table.weight[classes].zero_()  # the null label
+
+    def forward(self, label: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if label is None:  # unconditional: the null label for every example
+            label = torch.full((batch,), self.classes, dtype=torch.long, device=self.table.weight.device)
+        return self.table(label)  # (B, dim)
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -87,15 +113,25 @@ class UNet(nn.Module):
         blocks: residual blocks per level on the way down (one more on the way up).
         heads: attention heads in the middle; must divide the lowest level's width.
         dropout: dropout inside the residual blocks.
+        classes: > 0: class-conditional; labels 0 … classes-1, and ``classes`` itself is
+            the null label (no class), which ``label=None`` means. 0: unconditional.
     """
 
     def __init__(
-        self, in_channels: int, channels: int, mults: tuple[int, ...], blocks: int, heads: int, dropout: float
+        self,
+        in_channels: int,
+        channels: int,
+        mults: tuple[int, ...],
+        blocks: int,
+        heads: int,
+        dropout: float,
+        classes: int = 0,
     ) -> None:
         super().__init__()
         self.channels = channels
         time_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.label_embed = LabelEmbedding(classes, time_dim) if classes else None
         self.conv_in = nn.Conv2d(in_channels, channels, 3, padding=1)
 
         # down: record the width of every skip connection as we go
@@ -129,8 +165,10 @@ class UNet(nn.Module):
         self.norm_out = _norm(ch)
         self.conv_out = nn.Conv2d(ch, in_channels, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.channels).to(x.dtype))  # (B, 4·channels)
+        if self.label_embed is not None:
+            emb = emb + self.label_embed(label, len(x))  # the class shifts the time embedding
         h = self.conv_in(x)  # (B, channels, H, W)
         skips = [h]
         for layer in self.down:

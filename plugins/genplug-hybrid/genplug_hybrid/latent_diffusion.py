@@ -172,7 +172,7 @@ class LatentDiffusion(genplug.Composite):
     config_class = LatentDiffusionConfig
     #: The recipe of the packaged weights (scripts/train_default.py), for `genplug train`.
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 30000, "ema": 0.999}
-    #: Small configs for genplug's conformance kit: the packaged VAE and a tiny prior.
+    #: Small configs for genplug's conformance kit: the packaged VAE and a tiny prior (one of them conditional).
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
         {"prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100}, "steps": 4},
         {
@@ -183,6 +183,10 @@ class LatentDiffusion(genplug.Composite):
             "steps": 4,
             "latent_mean": (0.0,) * 8,
             "latent_std": (2.0,) * 8,
+        },
+        {  # a class-conditional prior, with guidance
+            "prior": {"hidden": 16, "mlp_blocks": 1, "num_train_timesteps": 100, "classes": 3, "label_dropout": 0.1},
+            "steps": 4,
         },
     )
 
@@ -305,6 +309,7 @@ class LatentDiffusion(genplug.Composite):
         steps: int | None = None,
         sampler_options: dict[str, Any] | None = None,
         output: str | None = None,
+        **condition: Any,
     ) -> torch.Tensor:
         """Draw ``n`` latents from the prior and decode them to ``(n, *event_shape)``.
 
@@ -314,10 +319,15 @@ class LatentDiffusion(genplug.Composite):
             sampler: a diffusion sampler by name (``ddpm``, ``ddim``, ``dpm-solver++``,
                 ``unipc``) or object; default ``config.sampler``.
             steps: sampler steps; default ``config.steps``.
-            sampler_options: the sampler's options, e.g. ``{"eta": 0.5}``.
+            sampler_options: the sampler's options, e.g. ``{"eta": 0.5}``, and ``guidance``
+                (the classifier-free guidance scale) for a class-conditional prior.
             output: ``"draw"`` or ``"mean"``; default ``config.output`` (see :meth:`decode`).
+            condition: the prior's conditions: ``label=3`` for a class-conditional prior
+                (``prior={"classes": 10, ...}``); the encoder decodes without one.
         """
-        u = self.sample_latents(n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options)
+        u = self.sample_latents(
+            n, generator=generator, sampler=sampler, steps=steps, sampler_options=sampler_options, **condition
+        )
         return self.decode(u, generator=generator, output=output)
 
     # -- training ------------------------------------------------------------------------

@@ -12,6 +12,14 @@ Notation:
 ``log_w``       an importance weight log p(x | z) + log p(z) - log q(z | x)
 ==============  ==============================================================
 
+A conditional VAE (``classes`` > 0; Sohn et al.) gives both networks the class label y as
+a one-hot vector: q(z | x, y) and p(x | z, y), so ``sample(n, label=3)`` draws threes.
+``label_dropout`` replaces a fraction of the training labels by the null label (all zeros),
+so the same networks also work without a label: ``encode(x)`` and ``decode(z)`` without
+one use the null label (as a hybrid's frozen encoder does). Without a label, ``sample``
+draws the label uniformly from the classes (the model's marginal p(x) = Σ_y p(y) p(x | y))
+and ``log_prob`` bounds that mixture: log Σ_y p(y) exp(bound_y) ≤ log p(x).
+
 Training maximises the beta-weighted ELBO, E_q[log p(x | z)] - beta_t KL, where beta_t
 grows linearly from 0 to ``beta`` over ``warmup_steps`` (KL warm-up). ``log_prob`` reports
 two lower bounds on log p(x): the ELBO (eq. 3 of Kingma & Welling) and the k-sample
@@ -28,6 +36,8 @@ References:
     Framework. ICLR 2017.
     Bowman et al. Generating Sentences from a Continuous Space. CoNLL 2016.
     arXiv:1511.06349 (KL warm-up).
+    Sohn, Lee, Yan. Learning Structured Output Representation using Deep Conditional
+    Generative Models. NeurIPS 2015 (the conditional VAE).
 """
 
 from __future__ import annotations
@@ -94,8 +104,17 @@ class VAEConfig:
     iwae_k: int = attrs.field(  # importance samples of log_prob(kind="iwae"), at most 100_000
         default=100, validator=v.in_range(1, 100_000)
     )
+    # > 0: conditional, labels 0 … classes-1 into encoder and decoder (condition `label`; digits: 10)
+    classes: int = attrs.field(default=0, validator=v.in_range(0, MAX_SIZE, integer=True))
+    # training: the fraction of labels replaced by the null label, so encode/decode also work without one
+    label_dropout: float = attrs.field(default=0.0, validator=v.fraction)
 
     def __attrs_post_init__(self) -> None:
+        if self.label_dropout and not self.classes:
+            raise ConfigError(
+                f"VAEConfig.label_dropout={self.label_dropout} needs a conditional VAE; set classes (10 for "
+                "digits) or leave label_dropout at 0"
+            )
         if max(self.data_shape) > MAX_SIZE or math.prod(self.data_shape) > MAX_ELEMENTS:
             raise ConfigError(
                 f"VAEConfig.data_shape={self.data_shape!r} is too large: each side must be at most {MAX_SIZE} "
@@ -163,6 +182,7 @@ class VAE(genplug.Model):
         {"data_shape": (1, 8, 8), "latent_dim": 4, "hidden": 4, "mlp_hidden": 16, "likelihood": "bernoulli"},
         {"data_shape": (1, 8, 8), "latent_dim": 4, "network": "mlp", "mlp_hidden": 16, "likelihood": "gaussian"},
         {"data_shape": (2,), "latent_dim": 2, "mlp_hidden": 16},
+        {"data_shape": (1, 8, 8), "latent_dim": 4, "hidden": 4, "mlp_hidden": 16, "classes": 3, "label_dropout": 0.1},
     )
 
     def conformance_batch(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -181,15 +201,23 @@ class VAE(genplug.Model):
         if c.network_name == "conv":
             channels, height, width = c.data_shape
             self.encoder = ConvEncoder(
-                channels, height, width, c.hidden, c.downsamples, c.mlp_hidden, 2 * c.latent_dim, c.dropout
+                channels, height, width, c.hidden, c.downsamples, c.mlp_hidden, 2 * c.latent_dim, c.dropout, c.classes
             )
             self.decoder = ConvDecoder(
-                c.latent_dim, height, width, c.hidden, c.downsamples, c.mlp_hidden, n_params * channels, c.dropout
+                c.latent_dim,
+                height,
+                width,
+                c.hidden,
+                c.downsamples,
+                c.mlp_hidden,
+                n_params * channels,
+                c.dropout,
+                c.classes,
             )
         else:
             size = math.prod(c.data_shape)
-            self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim, c.dropout)
-            self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size, c.dropout)
+            self.encoder = MLP(size, c.mlp_hidden, c.mlp_depth, 2 * c.latent_dim, c.dropout, c.classes)
+            self.decoder = MLP(c.latent_dim, c.mlp_hidden, c.mlp_depth, n_params * size, c.dropout, c.classes)
         # The training steps taken: the KL warm-up's step when none is given (a loss computed
         # outside the trainer). training_step sets it to the trainer's step + 1; it is saved
         # with the weights (the packaged model.safetensors has it).
@@ -202,40 +230,87 @@ class VAE(genplug.Model):
         return self.config.likelihood_name == "logistic"
 
     @property
+    def conditions(self) -> dict[str, genplug.Condition]:
+        """``{"label": ...}`` for a conditional VAE (``classes`` > 0), else ``{}``."""
+        if not self.config.classes:
+            return {}
+        return {"label": genplug.Condition("class", classes=self.config.classes, description="the class to draw")}
+
+    def labels(self, label: Any, n: int) -> torch.Tensor | None:
+        """``label`` (one int, or one per example) as ``(n,)`` int64 on the model's device, checked."""
+        if label is None:
+            return None
+        if not self.config.classes:
+            raise GenplugError(
+                "model 'vae' is unconditional; it takes no label (train one with --config classes=10 on labelled data)"
+            )
+        label = torch.as_tensor(label, device=self.device).long().flatten()
+        label = label.expand(n) if label.numel() == 1 else label
+        if label.shape != (n,):
+            raise GenplugError(f"label: {label.numel()} labels for {n} examples; give one label, or one per example")
+        bad = label[(label < 0) | (label >= self.config.classes)]
+        if bad.numel():
+            raise GenplugError(
+                f"label={int(bad[0])} is out of range: model 'vae' takes labels 0 to {self.config.classes - 1}"
+            )
+        return label
+
+    def _cond(self, label: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The networks' extra input: the one-hot label ``(n, classes)``, all zeros for the null
+        label (``None``); nothing for an unconditional VAE."""
+        if not self.config.classes:
+            return None
+        dtype = next(self.parameters()).dtype
+        if label is None:
+            return torch.zeros(n, self.config.classes, device=self.device, dtype=dtype)
+        return F.one_hot(label, self.config.classes).to(dtype)
+
+    @property
     def latent_shape(self) -> tuple[int, ...]:
         """The shape of one latent: ``(latent_dim,)``."""
         return (self.config.latent_dim,)
 
     # -- encoder and decoder -------------------------------------------------------
 
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mean and scale of q(z | x), each ``(B, latent_dim)``."""
-        mean, raw = self.encoder(x).chunk(2, dim=1)
+    def posterior(self, x: torch.Tensor, label: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and scale of q(z | x) (q(z | x, y) given ``label``), each ``(B, latent_dim)``."""
+        return self._posterior(x, self._cond(self.labels(label, x.shape[0]), x.shape[0]))
+
+    def _posterior(self, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw = self.encoder(x, cond).chunk(2, dim=1)
         return mean, F.softplus(raw) + MIN_POSTERIOR_SCALE
 
-    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> genplug.Latent:
-        """The posterior q(z | x): its mean, scale and a reparameterised sample (gradients flow)."""
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None, label: Any = None) -> genplug.Latent:
+        """The posterior q(z | x): its mean, scale and a reparameterised sample (gradients flow).
+        A conditional VAE takes the examples' ``label``; without one, the null label."""
         self._check_input(x)
-        mean, scale = self.posterior(x)
+        mean, scale = self.posterior(x, label)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return genplug.Latent(sample=mean + scale * eps, mean=mean, scale=scale)
 
-    def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
-        """The likelihood's parameters for latents ``z``: ``(B, n_params * C, ...)``."""
+    def decoder_params(self, z: torch.Tensor, label: Any = None) -> torch.Tensor:
+        """The likelihood's parameters for latents ``z`` (and ``label``): ``(B, n_params * C, ...)``."""
+        return self._decoder_params(z, self._cond(self.labels(label, z.shape[0]), z.shape[0]))
+
+    def _decoder_params(self, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         shape = self.config.data_shape
-        out = self.decoder(z)
+        out = self.decoder(z, cond)
         return out.view(z.shape[0], self.likelihood.n_params * shape[0], *shape[1:])
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder mean E[x | z], ``(B, *data_shape)``; images are floats in [0, 1]."""
+    def decode(self, z: torch.Tensor, *, label: Any = None) -> torch.Tensor:
+        """The decoder mean E[x | z] (E[x | z, y] given ``label``), ``(B, *data_shape)``; images
+        are floats in [0, 1]."""
         self._check_latent(z, "decode")
-        return self._to_data(self.likelihood.mean(self.decoder_params(z)))
+        return self._to_data(self.likelihood.mean(self.decoder_params(z, label)))
 
-    def decode_sample(self, z: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A draw x ~ p(x | z), ``(B, *data_shape)``; images are clamped to [0, 1] (a no-op
-        for the discretized logistic, whose draws are values k / (levels - 1))."""
+    def decode_sample(
+        self, z: torch.Tensor, *, generator: torch.Generator | None = None, label: Any = None
+    ) -> torch.Tensor:
+        """A draw x ~ p(x | z) (p(x | z, y) given ``label``), ``(B, *data_shape)``; images are
+        clamped to [0, 1] (a no-op for the discretized logistic, whose draws are values
+        k / (levels - 1))."""
         self._check_latent(z, "decode_sample")
-        return self._to_data(self.likelihood.sample(self.decoder_params(z), generator=generator))
+        return self._to_data(self.likelihood.sample(self.decoder_params(z, label), generator=generator))
 
     def _check_latent(self, z: torch.Tensor, method: str) -> None:
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
@@ -259,6 +334,7 @@ class VAE(genplug.Model):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
         output: str | None = None,
+        label: Any = None,
     ) -> torch.Tensor:
         """Draw z ~ N(0, temperature^2 I) and decode it.
 
@@ -270,6 +346,8 @@ class VAE(genplug.Model):
                 likelihood ``log_prob`` bounds; ``"mean"`` the decoder mean E[x | z], smoother
                 but, on digits, with a much higher FD (see the README). ``None`` uses
                 ``config.output`` (``"draw"`` by default).
+            label: a conditional VAE's class (one int, or one per sample); ``None`` draws
+                the labels uniformly from the classes (after z, from ``generator``).
 
         Returns:
             ``(n, *data_shape)`` in data space.
@@ -277,9 +355,15 @@ class VAE(genplug.Model):
         output = output or self.config.output
         if output not in OUTPUTS:
             raise GenplugError(f"output={output!r}; choose 'mean' (the decoder mean) or 'draw' (a draw from p(x | z))")
+        label = self.labels(label, n)
         dtype = next(self.parameters()).dtype
         z = temperature * torch.randn((n, self.config.latent_dim), generator=generator, device=self.device, dtype=dtype)
-        return self.decode(z) if output == "mean" else self.decode_sample(z, generator=generator)
+        if self.config.classes and label is None:  # the marginal: y uniform over the classes
+            source = generator.device if generator is not None else self.device
+            label = torch.randint(0, self.config.classes, (n,), generator=generator, device=source).to(self.device)
+        if output == "mean":
+            return self.decode(z, label=label)
+        return self.decode_sample(z, generator=generator, label=label)
 
     def interpolate(
         self,
@@ -308,24 +392,45 @@ class VAE(genplug.Model):
         return c.beta * min(1.0, (step + 1) / c.warmup_steps)
 
     def elbo_terms(
-        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        label: Any = None,
+        label_dropout: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One-sample log p(x | z) with z ~ q(z | x), and the closed-form KL; each ``(B,)``."""
-        latent = self.encode(x, generator=generator)
-        log_px = self.likelihood.log_prob(x, self.decoder_params(latent.sample))
-        mean, scale = latent.mean, latent.scale
+        """One-sample log p(x | z) with z ~ q(z | x), and the closed-form KL; each ``(B,)``
+        (given ``label``, of the conditional VAE; ``None``: the null label). ``label_dropout``
+        of the labels, drawn from ``generator`` first, are replaced by the null label."""
+        self._check_input(x)
+        batch = x.shape[0]
+        label = self.labels(label, batch)
+        cond = self._cond(label, batch)
+        if label is not None and label_dropout:
+            source = generator.device if generator is not None else x.device
+            kept = torch.rand(batch, generator=generator, device=source).to(x.device) >= label_dropout
+            cond = cond * kept[:, None].to(cond.dtype)  # dropped rows: all zeros, the null label
+        mean, scale = self._posterior(x, cond)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        log_px = self.likelihood.log_prob(x, self._decoder_params(mean + scale * eps, cond))
         kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(1)  # KL(N(mean, scale^2) || N(0, 1))
         return log_px, kl
 
     def loss(
-        self, batch: torch.Tensor, *, generator: torch.Generator | None = None, step: int | None = None
+        self,
+        batch: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        step: int | None = None,
+        label: Any = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The negative beta-weighted ELBO in nats per example, at the KL weight of training
         step ``step`` (default ``train_step``), and its figures: the ELBO, the KL term (each a
         mean over the batch) and that weight. A composite training the VAE jointly passes
-        the trainer's step here."""
+        the trainer's step here. A conditional VAE takes the batch's labels (the trainer
+        passes the data's); ``label_dropout`` of them become the null label."""
         weight = self.kl_weight(step)
-        log_px, kl = self.elbo_terms(batch, generator=generator)
+        log_px, kl = self.elbo_terms(batch, generator=generator, label=label, label_dropout=self.config.label_dropout)
         loss = -(log_px - weight * kl).mean()
         elbo = (log_px - kl).mean().detach()
         return loss, {"elbo": float(elbo), "kl": float(kl.mean().detach()), "beta": weight}
@@ -338,13 +443,14 @@ class VAE(genplug.Model):
         generator: torch.Generator | None = None,
         step: int | None = None,
         total: int | None = None,
+        label: Any = None,
     ) -> dict[str, float]:
         """One step on :meth:`loss` at the KL weight of the trainer's ``step`` (0-based;
         without one, ``train_step``); ``train_step`` then records ``step + 1``."""
         step = int(self.train_step) if step is None else step
         (optimizer,) = optimizers.values()
         optimizer.zero_grad(set_to_none=True)
-        loss, figures = self.loss(batch, generator=generator, step=step)
+        loss, figures = self.loss(batch, generator=generator, step=step, label=label)
         loss.backward()
         optimizer.step()
         self.train_step.fill_(step + 1)
@@ -359,6 +465,7 @@ class VAE(genplug.Model):
         kind: str | None = None,
         k: int | None = None,
         generator: torch.Generator | None = None,
+        label: Any = None,
     ) -> torch.Tensor:
         """A lower bound on log p(x) per example, in nats.
 
@@ -369,6 +476,9 @@ class VAE(genplug.Model):
                 subtracts the closed-form KL; the IWAE bound uses ``k`` importance samples
                 (default ``config.iwae_k``). :meth:`log_prob_label` names the result.
             generator: seeds the posterior samples.
+            label: a conditional VAE's labels of ``x``: the bound on log p(x | y). ``None``:
+                the bound on the marginal log p(x) = log Σ_y p(y) p(x | y), y uniform,
+                as log Σ_y exp(bound_y) - log(classes) (every class's bound, from one seed).
 
         Returns:
             ``(B,)``; for the discretized logistic likelihood a bound on the log-probability
@@ -378,7 +488,11 @@ class VAE(genplug.Model):
         if kind not in self.log_prob_kinds:
             raise GenplugError(f"the VAE computes log_prob kinds {', '.join(self.log_prob_kinds)}; got kind={kind!r}")
         k = k if k is not None else (1 if kind == "elbo" else self.config.iwae_k)
-        return self.bounds(x, k=k, generator=generator)[kind]
+        if not self.config.classes or label is not None:
+            return self.bounds(x, k=k, generator=generator, label=label)[kind]
+        classes = range(self.config.classes)
+        per_class = torch.stack([self.bounds(x, k=k, generator=generator, label=y)[kind] for y in classes])
+        return torch.logsumexp(per_class, 0) - math.log(self.config.classes)
 
     def log_prob_label(self, kind: str | None = None, k: int | None = None) -> str:
         """How to report ``log_prob(kind=kind, k=k)``: ``"elbo"`` or ``"iwae-100"``."""
@@ -388,24 +502,32 @@ class VAE(genplug.Model):
         return kind
 
     def bounds(
-        self, x: torch.Tensor, *, k: int, generator: torch.Generator | None = None, chunk: int = 8192
+        self,
+        x: torch.Tensor,
+        *,
+        k: int,
+        generator: torch.Generator | None = None,
+        chunk: int = 8192,
+        label: Any = None,
     ) -> dict[str, torch.Tensor]:
-        """The ELBO and the IWAE-``k`` bound from the same ``k`` posterior samples, each ``(B,)``.
+        """The ELBO and the IWAE-``k`` bound from the same ``k`` posterior samples, each ``(B,)``
+        (of the conditional VAE given ``label``; ``None``: the null label).
 
         ``chunk`` bounds how many (sample, example) pairs are decoded at once.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
             raise GenplugError(f"k is the number of posterior samples, a positive integer; got {k!r}")
         self._check_input(x)
-        mean, scale = self.posterior(x)  # (B, L) each
         batch = x.shape[0]
+        cond = self._cond(self.labels(label, batch), batch)
+        mean, scale = self._posterior(x, cond)  # (B, L) each
         per_chunk = max(1, chunk // batch)
         log_px_all, log_w_all = [], []
         for start in range(0, k, per_chunk):
             c = min(per_chunk, k - start)
             eps = torch.randn((c, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
             z = mean + scale * eps  # (c, B, L)
-            params = self.decoder_params(z.flatten(0, 1))
+            params = self._decoder_params(z.flatten(0, 1), None if cond is None else cond.repeat(c, 1))
             log_px = self.likelihood.log_prob(x.expand(c, *x.shape).flatten(0, 1), params).view(c, batch)
             log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
             log_qz = (-0.5 * (eps**2 + math.log(2 * math.pi)) - scale.log()).sum(-1)

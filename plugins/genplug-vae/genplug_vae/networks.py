@@ -2,7 +2,9 @@
 
 Each block takes plain ints. Encoders map data to ``out_features`` numbers (the posterior's
 mean and raw scale); decoders map a latent vector to ``out_channels`` maps (images) or
-``out_features`` numbers (vectors): the likelihood's parameters.
+``out_features`` numbers (vectors): the likelihood's parameters. A conditional VAE passes
+``cond`` extra features (a one-hot class label) to each network: the encoder appends them
+to its flattened features, the decoder to the latent.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ConvEncoder(nn.Module):
         mlp_hidden: int,
         out_features: int,
         dropout: float = 0.0,
+        cond: int = 0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(channels, hidden, 3, padding=1), nn.SiLU()]
@@ -39,15 +42,16 @@ class ConvEncoder(nn.Module):
         self.features = nn.Sequential(*layers)
         flat = ch * (height >> downsamples) * (width >> downsamples)
         self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(flat, mlp_hidden),
+            nn.Flatten(),  # a no-op on the flat features; kept so the weights' names stay head.1 and head.4
+            nn.Linear(flat + cond, mlp_hidden),
             nn.SiLU(),
             nn.Dropout(dropout),
             nn.Linear(mlp_hidden, out_features),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, C, H, W) -> (B, ch, H/2^d, W/2^d) -> (B, out)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x).flatten(1)  # (B, C, H, W) -> (B, ch * H/2^d * W/2^d)
+        return self.head(h if cond is None else torch.cat([h, cond], 1))  # (B, out)
 
 
 class ConvDecoder(nn.Module):
@@ -63,12 +67,13 @@ class ConvDecoder(nn.Module):
         mlp_hidden: int,
         out_channels: int,
         dropout: float = 0.0,
+        cond: int = 0,
     ) -> None:
         super().__init__()
         ch = hidden * 2**downsamples
         self.start = (ch, height >> downsamples, width >> downsamples)
         self.head = nn.Sequential(
-            nn.Linear(latent, mlp_hidden),
+            nn.Linear(latent + cond, mlp_hidden),
             nn.SiLU(),
             nn.Dropout(dropout),
             nn.Linear(mlp_hidden, math.prod(self.start)),
@@ -81,24 +86,27 @@ class ConvDecoder(nn.Module):
         layers.append(nn.Conv2d(ch, out_channels, 3, padding=1))
         self.features = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.head(z).view(-1, *self.start)  # (B, ch, H/2^d, W/2^d)
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.head(z if cond is None else torch.cat([z, cond], 1)).view(-1, *self.start)  # (B, ch, H/2^d, W/2^d)
         return self.features(h)  # (B, out_channels, H, W)
 
 
 class MLP(nn.Module):
-    """(B, *shape) -> (B, out_features): flatten, then ``depth`` hidden layers of ``width``
-    with ``dropout`` after each."""
+    """(B, *shape) -> (B, out_features): flatten (and append ``cond``), then ``depth`` hidden
+    layers of ``width`` with ``dropout`` after each."""
 
-    def __init__(self, in_features: int, width: int, depth: int, out_features: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_features: int, width: int, depth: int, out_features: int, dropout: float = 0.0, cond: int = 0
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        size = in_features
+        layers: list[nn.Module] = [nn.Flatten()]  # a no-op after forward's flatten; keeps the weights' names
+        size = in_features + cond
         for _ in range(depth):
             layers += [nn.Linear(size, width), nn.SiLU(), nn.Dropout(dropout)]
             size = width
         layers.append(nn.Linear(size, out_features))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.flatten(1)
+        return self.net(h if cond is None else torch.cat([h, cond], 1))
