@@ -256,7 +256,12 @@ class Generator(nn.Module):
             self.body = MLPBody(inputs, c.mlp_hidden, c.mlp_depth, math.prod(c.data_shape))
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        h = z if self.embed is None else torch.cat([z, self.embed(label)], 1)  # (B, latent_dim [* 2])
+        return self.decode(z, None if self.embed is None else self.embed(label))
+
+    def decode(self, z: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """G from z and the label's embedding ``(B, latent_dim)`` (a mix of two labels'
+        embeddings interpolates between classes; ``genplug_gan.latents``)."""
+        h = z if embedding is None else torch.cat([z, embedding], 1)  # (B, latent_dim [* 2])
         out = self.body(h).view(-1, *self.shape)
         return (torch.tanh(out) + 1) / 2 if self.image else out
 
@@ -429,20 +434,40 @@ class GAN(genplug.Model):
     ) -> torch.Tensor:
         """``n`` samples ``(n, *data_shape)``; images in [0, 1].
 
-        ``truncation`` (also ``sampler_options={"truncation": t}``, the CLI's
-        ``--sampler-option truncation=0.7``) redraws latent values beyond ``t``. The
-        generator runs in eval mode (batch norm's running statistics), whatever the
+        Sampler options (``sampler_options={...}``, the CLI's ``--sampler-option K=V``):
+
+        - ``truncation=t`` (also a keyword) redraws latent values beyond ``t``;
+        - ``walk=true``: the ``n`` samples lie on a walk between two random latents (the
+          great circle through them, ``genplug_gan.latents.slerp``), with one label for
+          all of them (the given one, else one drawn at random).
+
+        The generator runs in eval mode (batch norm's running statistics), whatever the
         model's mode, so a sample does not depend on ``n``.
         """
         options = dict(sampler_options or {})
-        unknown = sorted(set(options) - {"truncation"})
+        unknown = sorted(set(options) - {"truncation", "walk"})
         if unknown:
-            raise GenplugError(f"model 'gan' has the sampler option 'truncation' only, got {', '.join(unknown)}")
+            raise GenplugError(
+                f"model 'gan' has the sampler options 'truncation' and 'walk', got {', '.join(map(repr, unknown))}"
+            )
         truncation = options.get("truncation", truncation)
-        if truncation is not None and not (isinstance(truncation, (int, float)) and 0 < truncation < math.inf):
+        if truncation is not None and (
+            isinstance(truncation, bool) or not (isinstance(truncation, (int, float)) and 0 < truncation < math.inf)
+        ):
             raise GenplugError(f"truncation must be a positive number (0.5-1 is usual), got {truncation!r}")
-        labels = self._labels(label, n, generator)
-        z = self._latents(n, generator, truncation)
+        walk = options.get("walk", False)
+        if not isinstance(walk, bool):
+            raise GenplugError(f"walk is true or false (--sampler-option walk=true), got {walk!r}")
+        if walk:
+            from genplug_gan.latents import slerp  # latents imports this module
+
+            ends = self._latents(2, generator, truncation)  # (2, latent_dim)
+            z = slerp(ends[0], ends[1], torch.linspace(0, 1, n, device=self.device))
+            labels = self._labels(label, n if label is not None else 1, generator)  # one random label for all
+            labels = None if labels is None else labels.expand(n)
+        else:
+            labels = self._labels(label, n, generator)
+            z = self._latents(n, generator, truncation)
         dtype = next(self.generator.parameters()).dtype
         was_training = self.generator.training
         self.generator.eval()
@@ -456,7 +481,7 @@ class GAN(genplug.Model):
     def configure_optimizers(self, config: genplug.TrainConfig) -> dict[str, torch.optim.Optimizer]:
         """Adam for each network; the discriminator's learning rate is ``d_lr_ratio`` times ``lr``."""
         self.options = config.model_options(self)
-        betas = (self.options.beta1, self.options.beta2)
+        betas = (float(self.options.beta1), float(self.options.beta2))  # -t beta1=0 arrives as an int
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas),
             "discriminator": torch.optim.Adam(

@@ -20,6 +20,7 @@ from genplug_gan import (
     truncated_normal,
 )
 from genplug_gan import plugin as gan_plugin
+from genplug_gan.coverage import mode_coverage
 from safetensors import safe_open
 
 import genplug
@@ -87,6 +88,24 @@ def test_the_penalties_match_autograd_on_a_linear_critic():
     assert torch.allclose(grad, 2 * w.detach())
 
 
+def test_the_gradient_penalty_matches_autograd_on_a_tiny_nonlinear_critic():
+    torch.manual_seed(0)
+    critic_net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    critic = lambda x, label=None: critic_net(x).squeeze(1)  # noqa: E731
+    real, fake = torch.randn(4, 3, generator=g(0)), torch.randn(4, 3, generator=g(1))
+    gp = gradient_penalty(critic, real, fake, generator=g(2))
+    e = torch.rand(4, 1, generator=g(2))  # the same draws as the penalty's
+    expected = 0.0
+    for point in e * real + (1 - e) * fake:  # one example at a time, its gradient by autograd
+        (grad,) = torch.autograd.grad(critic_net(point.requires_grad_(True)).sum(), point)
+        expected += (grad.norm() - 1) ** 2 / 4
+    assert gp.item() == pytest.approx(float(expected), rel=1e-5)
+    gp.backward()  # the penalty reaches the critic's weights (double backward) ...
+    grads = {name: p.grad for name, p in critic_net.named_parameters()}
+    assert all(grads[k] is not None and grads[k].abs().sum() > 0 for k in ("0.weight", "0.bias", "2.weight"))
+    assert grads["2.bias"] is None  # ... but not the output's offset, which leaves grad_x D unchanged
+
+
 # -- training ------------------------------------------------------------------------
 
 
@@ -116,6 +135,8 @@ def test_the_discriminator_gets_its_own_learning_rate_and_betas():
     assert optimizers["discriminator"].param_groups[0]["betas"] == (0.0, 0.9)
     g_params = {id(p) for p in optimizers["generator"].param_groups[0]["params"]}
     assert g_params == {id(p) for p in model.generator.parameters()}
+    whole = genplug.TrainConfig(options={"beta1": 0, "beta2": 1 - 1e-3})  # -t beta1=0 parses as an int
+    assert model.configure_optimizers(whole)["generator"].param_groups[0]["betas"] == (0.0, 0.999)
 
 
 def test_bad_training_options_are_one_line():
@@ -237,23 +258,22 @@ def test_truncation_keeps_latents_inside_the_threshold_and_is_seeded():
     assert not torch.equal(x, model.sample(8, generator=g(0)))
     with pytest.raises(genplug.GenplugError, match="truncation must be a positive number"):
         model.sample(2, truncation=0)
-    with pytest.raises(genplug.GenplugError, match="'truncation' only"):
+    with pytest.raises(genplug.GenplugError, match="sampler options 'truncation' and 'walk', got 'eta'"):
         genplug.sample(model, 2, sampler_options={"eta": 0.5})
 
 
 # -- mode coverage -------------------------------------------------------------------
 
-CENTERS = 2.8 * torch.stack([torch.cos(torch.arange(8) * math.pi / 4), torch.sin(torch.arange(8) * math.pi / 4)], 1)
-STD = 0.35  # 8gaussians: the modes' standard deviation
 
-
-def mode_coverage(x: torch.Tensor) -> tuple[int, float]:
-    """The unrolled-GAN paper's measure: modes with at least 2% of the samples within 3
-    standard deviations, and the fraction of samples that are within 3 of any mode."""
-    distance, mode = torch.cdist(x, CENTERS).min(1)
-    near = distance < 3 * STD
-    counts = torch.bincount(mode[near], minlength=8)
-    return int((counts >= 0.02 * len(x)).sum()), float(near.float().mean())
+def test_mode_coverage_tells_the_data_from_a_collapsed_or_blurred_model():
+    data = genplug.load_data("8gaussians", "test").x
+    modes, near = mode_coverage(data)
+    assert modes == 8 and near > 0.98
+    collapsed = data[torch.cdist(data, data[:1]).squeeze(1) < 1.0]  # the samples of one mode
+    assert mode_coverage(collapsed) == (1, 1.0)
+    blurred = 3 * torch.randn(2000, 2, generator=g(0))
+    modes, near = mode_coverage(blurred)
+    assert near < 0.5
 
 
 def test_a_short_hinge_run_covers_every_mode_of_8gaussians():
