@@ -20,6 +20,7 @@ __all__ = [
     "gradient_penalty",
     "interpolate",
     "invert",
+    "minibatch_std",
     "r1_penalty",
     "slerp",
     "truncated_normal",

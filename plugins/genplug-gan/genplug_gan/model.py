@@ -75,6 +75,7 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "minibatch_std",
     "r1_penalty",
     "truncated_normal",
 ]
@@ -114,6 +115,9 @@ class GANConfig:
     )
     classes: int = attrs.field(  # > 0: class-conditional (condition `label`); 0: unconditional
         default=0, validator=v.in_range(0, MAX_CLASSES, integer=True)
+    )
+    minibatch_std: bool = attrs.field(  # D sees the spread of its batch's features (Karras et al. 2018)
+        default=False, validator=attrs.validators.instance_of(bool)
     )
 
     def __attrs_post_init__(self) -> None:
@@ -266,9 +270,21 @@ class Generator(nn.Module):
         return (torch.tanh(out) + 1) / 2 if self.image else out
 
 
+def minibatch_std(phi: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """``phi`` ``(B, F)`` with one feature appended, ``(B, F + 1)``: the standard deviation of
+    each feature over a group of ``group`` examples (consecutive rows; fewer when B is not a
+    multiple), averaged over the features (Karras et al. 2018, section 3). A generator
+    whose samples vary too little gives itself away by it."""
+    b = len(phi)
+    g = math.gcd(b, group)
+    std = phi.view(g, b // g, -1).var(0, unbiased=False).add(1e-8).sqrt().mean(1)  # (B / g,)
+    return torch.cat([phi, std.repeat(g)[:, None]], 1)  # row i's group: i, i + B/g, ...
+
+
 class Discriminator(nn.Module):
     """D(x, y) = psi(phi(x)) + <embed(y), phi(x)>: a linear head on the features, plus the
-    projection of the label's embedding on them (Miyato & Koyama, eq. 3)."""
+    projection of the label's embedding on them (Miyato & Koyama, eq. 3). With
+    ``minibatch_std`` the features carry one more: the spread of the batch's features."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -279,12 +295,16 @@ class Discriminator(nn.Module):
             self.body = ConvDiscriminatorBody(channels, height, width, c.hidden, c.stages, c.spectral_norm)
         else:
             self.body = MLPBody(math.prod(c.data_shape), c.mlp_hidden, c.mlp_depth, None, spectral=c.spectral_norm)
-        self.head = _sn(nn.Linear(self.body.features, 1), c.spectral_norm)
-        self.embed = nn.Embedding(c.classes, self.body.features) if c.classes else None
+        self.minibatch_std = c.minibatch_std
+        features = self.body.features + (1 if c.minibatch_std else 0)
+        self.head = _sn(nn.Linear(features, 1), c.spectral_norm)
+        self.embed = nn.Embedding(c.classes, features) if c.classes else None
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         x = 2 * x - 1 if self.image else x.flatten(1)  # images in [-1, 1], as G's tanh
         phi = self.body(x)  # (B, F)
+        if self.minibatch_std:
+            phi = minibatch_std(phi)  # (B, F + 1)
         out = self.head(phi).squeeze(1)  # (B,)
         if self.embed is not None:
             out = out + (self.embed(label) * phi).sum(1)
@@ -388,7 +408,7 @@ class GAN(genplug.Model):
     conformance_configs = (
         {"data_shape": (1, 8, 8), "latent_dim": 8, "hidden": 4},
         {"data_shape": (3, 16, 16), "latent_dim": 8, "hidden": 4, "spectral_norm": True, "classes": 3},
-        {"data_shape": (2,), "latent_dim": 4, "mlp_hidden": 16, "mlp_depth": 2, "classes": 3},
+        {"data_shape": (2,), "latent_dim": 4, "mlp_hidden": 16, "mlp_depth": 2, "classes": 3, "minibatch_std": True},
     )
 
     def __init__(self, config: GANConfig) -> None:
@@ -514,8 +534,11 @@ class GAN(genplug.Model):
             optimizers["discriminator"].zero_grad(set_to_none=True)
             with torch.no_grad():
                 fake = self.generator(self._latents(len(real), generator), y)
-            d = self.discriminator(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-            d_real, d_fake = d[: len(real)], d[len(real) :]
+            if self.config.minibatch_std:  # real and fake apart: the batch's spread is each one's own
+                d_real, d_fake = self.discriminator(real, y), self.discriminator(fake, y)
+            else:
+                d = self.discriminator(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+                d_real, d_fake = d[: len(real)], d[len(real) :]
             loss = discriminator_loss(o.loss, d_real, d_fake)
             figures.update(
                 d_loss=float(loss.detach()), d_real=float(d_real.detach().mean()), d_fake=float(d_fake.detach().mean())

@@ -16,6 +16,7 @@ from genplug_gan import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
+    minibatch_std,
     r1_penalty,
     truncated_normal,
 )
@@ -184,6 +185,21 @@ def test_the_batch_labels_reach_both_networks():
     assert not torch.equal(x3, x5)
     with pytest.raises(genplug.GenplugError):
         genplug.sample(model, 2, label=10)
+
+
+def test_minibatch_std_lets_the_discriminator_see_a_batch_without_variety():
+    torch.manual_seed(0)
+    model = GAN(GANConfig(**SMALL_DIGITS, minibatch_std=True, classes=3)).eval()
+    x, y = genplug.load_data("digits", "test").x[:8], torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    phi = model.discriminator.body(2 * x - 1)
+    spread = minibatch_std(phi)[:, -1]  # (8,): rows i and i + 2 share a group of 4
+    assert torch.allclose(spread, phi.view(4, 2, -1).std(0, unbiased=False).mean(1).repeat(4), atol=1e-6)
+    same = x[:1].expand(8, -1, -1, -1)
+    assert torch.allclose(minibatch_std(model.discriminator.body(2 * same - 1))[:, -1], torch.tensor(1e-4))
+    # the score of an example depends on the others in its batch: a collapsed batch scores differently
+    assert not torch.allclose(model.discriminator(x, y)[:1], model.discriminator(x[:1].expand(8, -1, -1, -1), y)[:1])
+    plain = GAN(GANConfig(**SMALL_DIGITS, classes=3)).eval()
+    assert torch.allclose(plain.discriminator(x, y)[:1], plain.discriminator(x[:1].expand(8, -1, -1, -1), y)[:1])
 
 
 def test_an_unconditional_model_refuses_a_label():
