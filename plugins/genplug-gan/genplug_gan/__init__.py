@@ -21,6 +21,7 @@ __all__ = [
     "interpolate",
     "invert",
     "minibatch_std",
+    "mode_seeking_loss",
     "r1_penalty",
     "slerp",
     "truncated_normal",

@@ -76,6 +76,7 @@ __all__ = [
     "generator_loss",
     "gradient_penalty",
     "minibatch_std",
+    "mode_seeking_loss",
     "r1_penalty",
     "truncated_normal",
 ]
@@ -176,6 +177,9 @@ class GANTrainOptions:
     gp_weight: float = attrs.field(default=10.0, validator=v.in_range(0.0, 1e6))  # wgan-gp: the penalty's weight
     r1_weight: float = attrs.field(default=0.0, validator=v.in_range(0.0, 1e6))  # R1's gamma; 0: off
     r1_interval: int = attrs.field(default=16, validator=v.in_range(1, 10_000, integer=True))  # lazy R1: every k steps
+    mode_seeking: float = attrs.field(  # MSGAN's weight (Mao et al. 2019): G pays for ignoring z; 0: off
+        default=0.0, validator=v.in_range(0.0, 1e6)
+    )
 
 
 # -- networks -------------------------------------------------------------------------
@@ -342,6 +346,14 @@ def generator_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
     if kind in ("hinge", "wgan-gp"):
         return -d_fake.mean()
     raise GenplugError(f"unknown GAN loss {kind!r}; choose one of {', '.join(LOSSES)}")
+
+
+def mode_seeking_loss(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019, eq. 3): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + eps),
+    large when two latents with the same label give nearly the same sample (the generator
+    ignores z: mode collapse within a class)."""
+    ratio = (x1 - x2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)  # (B,)
+    return 1 / (ratio.mean() + 1e-5)
 
 
 def _input_gradient(critic: Any, x: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
@@ -558,8 +570,16 @@ class GAN(genplug.Model):
         optimizers["generator"].zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)
         try:
-            fake = self.generator(self._latents(len(reals[0]), generator), labels[0])
-            loss = generator_loss(o.loss, self.discriminator(fake, labels[0]))
+            y, z = labels[0], self._latents(len(reals[0]), generator)
+            half = len(z) // 2
+            if o.mode_seeking > 0 and y is not None:  # pairs (i, i + half) share a label
+                y = torch.cat([y[:half], y[:half], y[2 * half :]])
+            fake = self.generator(z, y)
+            loss = generator_loss(o.loss, self.discriminator(fake, y))
+            if o.mode_seeking > 0 and half > 0:
+                ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half])
+                loss = loss + o.mode_seeking * ms
+                figures["mode_seeking"] = float(ms.detach())
             loss.backward()
         finally:
             self.discriminator.requires_grad_(True)

@@ -25,9 +25,15 @@ import genplug
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE.parent / "genplug_gan" / "weights"
 
-# class-conditional DCGAN for 8x8 digits: 32 channels at 8x8, 64 at 4x4; latent 32;
-# hinge loss, spectral norm on the discriminator, no batch norm in the generator
-CONFIG: dict[str, Any] = {"data_shape": (1, 8, 8), "classes": 10, "spectral_norm": True, "batch_norm": False}
+# class-conditional DCGAN for 8x8 digits: 32 channels at 8x8, 64 at 4x4; latent 32; hinge
+# loss, spectral norm and minibatch std in the discriminator, no batch norm in the generator
+CONFIG: dict[str, Any] = {
+    "data_shape": (1, 8, 8),
+    "classes": 10,
+    "spectral_norm": True,
+    "batch_norm": False,
+    "minibatch_std": True,
+}
 TRAIN: dict[str, Any] = {
     "steps": 3000,
     "batch_size": 64,

@@ -17,6 +17,7 @@ from genplug_gan import (
     generator_loss,
     gradient_penalty,
     minibatch_std,
+    mode_seeking_loss,
     r1_penalty,
     truncated_normal,
 )
@@ -107,6 +108,13 @@ def test_the_gradient_penalty_matches_autograd_on_a_tiny_nonlinear_critic():
     assert grads["2.bias"] is None  # ... but not the output's offset, which leaves grad_x D unchanged
 
 
+def test_the_mode_seeking_loss_matches_its_closed_form():
+    x1, x2 = torch.tensor([[0.0, 1.0], [2.0, 2.0]]), torch.tensor([[1.0, 1.0], [2.0, 0.0]])
+    z1, z2 = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [0.0]])
+    # per pair: mean |x1 - x2| / mean |z1 - z2| = 0.5 / 2 and 1 / 1; their mean 0.625
+    assert mode_seeking_loss(x1, x2, z1, z2).item() == pytest.approx(1 / (0.625 + 1e-5))
+
+
 # -- training ------------------------------------------------------------------------
 
 
@@ -116,11 +124,13 @@ def test_each_loss_trains_on_8gaussians_without_nan(loss, tmp_path):
     model = GAN(GANConfig(**POINTS, spectral_norm=loss == "hinge"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     options = {"loss": loss, "d_steps": 2, "r1_weight": 1.0, "r1_interval": 4} if loss != "wgan-gp" else {"loss": loss}
+    options["mode_seeking"] = 1.0 if loss == "hinge" else 0.0
     train(model, "8gaussians", out=tmp_path, steps=12, log_every=1, options=options)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     figures = {k for line in lines for k in line}
     assert {"d_loss", "g_loss", "d_real", "d_fake"} <= figures
     assert ("gp" in figures) == (loss == "wgan-gp") and ("r1" in figures) == (loss != "wgan-gp")
+    assert ("mode_seeking" in figures) == (loss == "hinge")
     after = model.state_dict()
     for net in ("generator.", "discriminator."):
         assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(net)), net
