@@ -6,7 +6,7 @@ mode coverage on 8gaussians per loss.
 
     # 8gaussians: modes covered (of 8) and samples within 3 std, per loss, and the figure
     python plugins/genplug-gan/benchmarks/stability.py gaussians --seeds 0 1 2 3 4 \\
-        --figure docs/figures/gan-8gaussians.png
+        --figure docs/figures/gan-8gaussians.png --markdown runs/gan-8gaussians.md
 
 Runs on one CPU thread (``--threads``). Each digits run is a full training of the default
 recipe; seeds can run in separate processes (``--seeds 3``) and the printed lines be
