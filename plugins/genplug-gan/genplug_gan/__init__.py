@@ -18,11 +18,18 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "interpolate",
+    "invert",
+    "minibatch_std",
+    "mode_seeking_loss",
     "r1_penalty",
+    "slerp",
     "truncated_normal",
 ]
 
-_LAZY = {name: "genplug_gan.model" for name in __all__}
+_LAZY = {name: "genplug_gan.model" for name in __all__} | {
+    name: "genplug_gan.latents" for name in ("interpolate", "invert", "slerp")
+}
 
 
 def __getattr__(name: str) -> Any:

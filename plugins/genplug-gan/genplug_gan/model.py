@@ -75,6 +75,8 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "minibatch_std",
+    "mode_seeking_loss",
     "r1_penalty",
     "truncated_normal",
 ]
@@ -114,6 +116,9 @@ class GANConfig:
     )
     classes: int = attrs.field(  # > 0: class-conditional (condition `label`); 0: unconditional
         default=0, validator=v.in_range(0, MAX_CLASSES, integer=True)
+    )
+    minibatch_std: bool = attrs.field(  # D sees the spread of its batch's features (Karras et al. 2018)
+        default=False, validator=attrs.validators.instance_of(bool)
     )
 
     def __attrs_post_init__(self) -> None:
@@ -172,6 +177,9 @@ class GANTrainOptions:
     gp_weight: float = attrs.field(default=10.0, validator=v.in_range(0.0, 1e6))  # wgan-gp: the penalty's weight
     r1_weight: float = attrs.field(default=0.0, validator=v.in_range(0.0, 1e6))  # R1's gamma; 0: off
     r1_interval: int = attrs.field(default=16, validator=v.in_range(1, 10_000, integer=True))  # lazy R1: every k steps
+    mode_seeking: float = attrs.field(  # MSGAN's weight (Mao et al. 2019): G pays for ignoring z; 0: off
+        default=0.0, validator=v.in_range(0.0, 1e6)
+    )
 
 
 # -- networks -------------------------------------------------------------------------
@@ -256,14 +264,31 @@ class Generator(nn.Module):
             self.body = MLPBody(inputs, c.mlp_hidden, c.mlp_depth, math.prod(c.data_shape))
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        h = z if self.embed is None else torch.cat([z, self.embed(label)], 1)  # (B, latent_dim [* 2])
+        return self.decode(z, None if self.embed is None else self.embed(label))
+
+    def decode(self, z: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """G from z and the label's embedding ``(B, latent_dim)`` (a mix of two labels'
+        embeddings interpolates between classes; ``genplug_gan.latents``)."""
+        h = z if embedding is None else torch.cat([z, embedding], 1)  # (B, latent_dim [* 2])
         out = self.body(h).view(-1, *self.shape)
         return (torch.tanh(out) + 1) / 2 if self.image else out
 
 
+def minibatch_std(phi: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """``phi`` ``(B, F)`` with one feature appended, ``(B, F + 1)``: the standard deviation of
+    each feature over a group of ``group`` examples (consecutive rows; fewer when B is not a
+    multiple), averaged over the features (Karras et al. 2018, section 3). A generator
+    whose samples vary too little gives itself away by it."""
+    b = len(phi)
+    g = math.gcd(b, group)
+    std = phi.view(g, b // g, -1).var(0, unbiased=False).add(1e-8).sqrt().mean(1)  # (B / g,)
+    return torch.cat([phi, std.repeat(g)[:, None]], 1)  # row i's group: i, i + B/g, ...
+
+
 class Discriminator(nn.Module):
     """D(x, y) = psi(phi(x)) + <embed(y), phi(x)>: a linear head on the features, plus the
-    projection of the label's embedding on them (Miyato & Koyama, eq. 3)."""
+    projection of the label's embedding on them (Miyato & Koyama, eq. 3). With
+    ``minibatch_std`` the features carry one more: the spread of the batch's features."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -274,12 +299,16 @@ class Discriminator(nn.Module):
             self.body = ConvDiscriminatorBody(channels, height, width, c.hidden, c.stages, c.spectral_norm)
         else:
             self.body = MLPBody(math.prod(c.data_shape), c.mlp_hidden, c.mlp_depth, None, spectral=c.spectral_norm)
-        self.head = _sn(nn.Linear(self.body.features, 1), c.spectral_norm)
-        self.embed = nn.Embedding(c.classes, self.body.features) if c.classes else None
+        self.minibatch_std = c.minibatch_std
+        features = self.body.features + (1 if c.minibatch_std else 0)
+        self.head = _sn(nn.Linear(features, 1), c.spectral_norm)
+        self.embed = nn.Embedding(c.classes, features) if c.classes else None
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         x = 2 * x - 1 if self.image else x.flatten(1)  # images in [-1, 1], as G's tanh
         phi = self.body(x)  # (B, F)
+        if self.minibatch_std:
+            phi = minibatch_std(phi)  # (B, F + 1)
         out = self.head(phi).squeeze(1)  # (B,)
         if self.embed is not None:
             out = out + (self.embed(label) * phi).sum(1)
@@ -317,6 +346,14 @@ def generator_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
     if kind in ("hinge", "wgan-gp"):
         return -d_fake.mean()
     raise GenplugError(f"unknown GAN loss {kind!r}; choose one of {', '.join(LOSSES)}")
+
+
+def mode_seeking_loss(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019, eq. 3): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + eps),
+    large when two latents with the same label give nearly the same sample (the generator
+    ignores z: mode collapse within a class)."""
+    ratio = (x1 - x2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)  # (B,)
+    return 1 / (ratio.mean() + 1e-5)
 
 
 def _input_gradient(critic: Any, x: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
@@ -383,7 +420,7 @@ class GAN(genplug.Model):
     conformance_configs = (
         {"data_shape": (1, 8, 8), "latent_dim": 8, "hidden": 4},
         {"data_shape": (3, 16, 16), "latent_dim": 8, "hidden": 4, "spectral_norm": True, "classes": 3},
-        {"data_shape": (2,), "latent_dim": 4, "mlp_hidden": 16, "mlp_depth": 2, "classes": 3},
+        {"data_shape": (2,), "latent_dim": 4, "mlp_hidden": 16, "mlp_depth": 2, "classes": 3, "minibatch_std": True},
     )
 
     def __init__(self, config: GANConfig) -> None:
@@ -429,20 +466,40 @@ class GAN(genplug.Model):
     ) -> torch.Tensor:
         """``n`` samples ``(n, *data_shape)``; images in [0, 1].
 
-        ``truncation`` (also ``sampler_options={"truncation": t}``, the CLI's
-        ``--sampler-option truncation=0.7``) redraws latent values beyond ``t``. The
-        generator runs in eval mode (batch norm's running statistics), whatever the
+        Sampler options (``sampler_options={...}``, the CLI's ``--sampler-option K=V``):
+
+        - ``truncation=t`` (also a keyword) redraws latent values beyond ``t``;
+        - ``walk=true``: the ``n`` samples lie on a walk between two random latents (the
+          great circle through them, ``genplug_gan.latents.slerp``), with one label for
+          all of them (the given one, else one drawn at random).
+
+        The generator runs in eval mode (batch norm's running statistics), whatever the
         model's mode, so a sample does not depend on ``n``.
         """
         options = dict(sampler_options or {})
-        unknown = sorted(set(options) - {"truncation"})
+        unknown = sorted(set(options) - {"truncation", "walk"})
         if unknown:
-            raise GenplugError(f"model 'gan' has the sampler option 'truncation' only, got {', '.join(unknown)}")
+            raise GenplugError(
+                f"model 'gan' has the sampler options 'truncation' and 'walk', got {', '.join(map(repr, unknown))}"
+            )
         truncation = options.get("truncation", truncation)
-        if truncation is not None and not (isinstance(truncation, (int, float)) and 0 < truncation < math.inf):
+        if truncation is not None and (
+            isinstance(truncation, bool) or not (isinstance(truncation, (int, float)) and 0 < truncation < math.inf)
+        ):
             raise GenplugError(f"truncation must be a positive number (0.5-1 is usual), got {truncation!r}")
-        labels = self._labels(label, n, generator)
-        z = self._latents(n, generator, truncation)
+        walk = options.get("walk", False)
+        if not isinstance(walk, bool):
+            raise GenplugError(f"walk is true or false (--sampler-option walk=true), got {walk!r}")
+        if walk:
+            from genplug_gan.latents import slerp  # latents imports this module
+
+            ends = self._latents(2, generator, truncation)  # (2, latent_dim)
+            z = slerp(ends[0], ends[1], torch.linspace(0, 1, n, device=self.device))
+            labels = self._labels(label, n if label is not None else 1, generator)  # one random label for all
+            labels = None if labels is None else labels.expand(n)
+        else:
+            labels = self._labels(label, n, generator)
+            z = self._latents(n, generator, truncation)
         dtype = next(self.generator.parameters()).dtype
         was_training = self.generator.training
         self.generator.eval()
@@ -456,7 +513,7 @@ class GAN(genplug.Model):
     def configure_optimizers(self, config: genplug.TrainConfig) -> dict[str, torch.optim.Optimizer]:
         """Adam for each network; the discriminator's learning rate is ``d_lr_ratio`` times ``lr``."""
         self.options = config.model_options(self)
-        betas = (self.options.beta1, self.options.beta2)
+        betas = (float(self.options.beta1), float(self.options.beta2))  # -t beta1=0 arrives as an int
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas),
             "discriminator": torch.optim.Adam(
@@ -489,8 +546,11 @@ class GAN(genplug.Model):
             optimizers["discriminator"].zero_grad(set_to_none=True)
             with torch.no_grad():
                 fake = self.generator(self._latents(len(real), generator), y)
-            d = self.discriminator(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-            d_real, d_fake = d[: len(real)], d[len(real) :]
+            if self.config.minibatch_std:  # real and fake apart: the batch's spread is each one's own
+                d_real, d_fake = self.discriminator(real, y), self.discriminator(fake, y)
+            else:
+                d = self.discriminator(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+                d_real, d_fake = d[: len(real)], d[len(real) :]
             loss = discriminator_loss(o.loss, d_real, d_fake)
             figures.update(
                 d_loss=float(loss.detach()), d_real=float(d_real.detach().mean()), d_fake=float(d_fake.detach().mean())
@@ -510,8 +570,16 @@ class GAN(genplug.Model):
         optimizers["generator"].zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)
         try:
-            fake = self.generator(self._latents(len(reals[0]), generator), labels[0])
-            loss = generator_loss(o.loss, self.discriminator(fake, labels[0]))
+            y, z = labels[0], self._latents(len(reals[0]), generator)
+            half = len(z) // 2
+            if o.mode_seeking > 0 and y is not None:  # pairs (i, i + half) share a label
+                y = torch.cat([y[:half], y[:half], y[2 * half :]])
+            fake = self.generator(z, y)
+            loss = generator_loss(o.loss, self.discriminator(fake, y))
+            if o.mode_seeking > 0 and half > 0:
+                ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half])
+                loss = loss + o.mode_seeking * ms
+                figures["mode_seeking"] = float(ms.detach())
             loss.backward()
         finally:
             self.discriminator.requires_grad_(True)

@@ -21,6 +21,6 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             description="generative adversarial network: DCGAN conv or MLP networks; non-saturating, hinge or "
             "WGAN-GP loss, spectral norm, lazy R1, class-conditional (projection discriminator)",
             model="genplug_gan.model:GAN",
-            default_weights=None,
+            default_weights="genplug_gan:weights",
         )
     )

@@ -16,10 +16,13 @@ from genplug_gan import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
+    minibatch_std,
+    mode_seeking_loss,
     r1_penalty,
     truncated_normal,
 )
 from genplug_gan import plugin as gan_plugin
+from genplug_gan.coverage import mode_coverage
 from safetensors import safe_open
 
 import genplug
@@ -87,6 +90,31 @@ def test_the_penalties_match_autograd_on_a_linear_critic():
     assert torch.allclose(grad, 2 * w.detach())
 
 
+def test_the_gradient_penalty_matches_autograd_on_a_tiny_nonlinear_critic():
+    torch.manual_seed(0)
+    critic_net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    critic = lambda x, label=None: critic_net(x).squeeze(1)  # noqa: E731
+    real, fake = torch.randn(4, 3, generator=g(0)), torch.randn(4, 3, generator=g(1))
+    gp = gradient_penalty(critic, real, fake, generator=g(2))
+    e = torch.rand(4, 1, generator=g(2))  # the same draws as the penalty's
+    expected = 0.0
+    for point in e * real + (1 - e) * fake:  # one example at a time, its gradient by autograd
+        (grad,) = torch.autograd.grad(critic_net(point.requires_grad_(True)).sum(), point)
+        expected += (grad.norm() - 1) ** 2 / 4
+    assert gp.item() == pytest.approx(float(expected), rel=1e-5)
+    gp.backward()  # the penalty reaches the critic's weights (double backward) ...
+    grads = {name: p.grad for name, p in critic_net.named_parameters()}
+    assert all(grads[k] is not None and grads[k].abs().sum() > 0 for k in ("0.weight", "0.bias", "2.weight"))
+    assert grads["2.bias"] is None  # ... but not the output's offset, which leaves grad_x D unchanged
+
+
+def test_the_mode_seeking_loss_matches_its_closed_form():
+    x1, x2 = torch.tensor([[0.0, 1.0], [2.0, 2.0]]), torch.tensor([[1.0, 1.0], [2.0, 0.0]])
+    z1, z2 = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [0.0]])
+    # per pair: mean |x1 - x2| / mean |z1 - z2| = 0.5 / 2 and 1 / 1; their mean 0.625
+    assert mode_seeking_loss(x1, x2, z1, z2).item() == pytest.approx(1 / (0.625 + 1e-5))
+
+
 # -- training ------------------------------------------------------------------------
 
 
@@ -96,11 +124,13 @@ def test_each_loss_trains_on_8gaussians_without_nan(loss, tmp_path):
     model = GAN(GANConfig(**POINTS, spectral_norm=loss == "hinge"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     options = {"loss": loss, "d_steps": 2, "r1_weight": 1.0, "r1_interval": 4} if loss != "wgan-gp" else {"loss": loss}
+    options["mode_seeking"] = 1.0 if loss == "hinge" else 0.0
     train(model, "8gaussians", out=tmp_path, steps=12, log_every=1, options=options)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     figures = {k for line in lines for k in line}
     assert {"d_loss", "g_loss", "d_real", "d_fake"} <= figures
     assert ("gp" in figures) == (loss == "wgan-gp") and ("r1" in figures) == (loss != "wgan-gp")
+    assert ("mode_seeking" in figures) == (loss == "hinge")
     after = model.state_dict()
     for net in ("generator.", "discriminator."):
         assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(net)), net
@@ -116,6 +146,8 @@ def test_the_discriminator_gets_its_own_learning_rate_and_betas():
     assert optimizers["discriminator"].param_groups[0]["betas"] == (0.0, 0.9)
     g_params = {id(p) for p in optimizers["generator"].param_groups[0]["params"]}
     assert g_params == {id(p) for p in model.generator.parameters()}
+    whole = genplug.TrainConfig(options={"beta1": 0, "beta2": 1 - 1e-3})  # -t beta1=0 parses as an int
+    assert model.configure_optimizers(whole)["generator"].param_groups[0]["betas"] == (0.0, 0.999)
 
 
 def test_bad_training_options_are_one_line():
@@ -163,6 +195,21 @@ def test_the_batch_labels_reach_both_networks():
     assert not torch.equal(x3, x5)
     with pytest.raises(genplug.GenplugError):
         genplug.sample(model, 2, label=10)
+
+
+def test_minibatch_std_lets_the_discriminator_see_a_batch_without_variety():
+    torch.manual_seed(0)
+    model = GAN(GANConfig(**SMALL_DIGITS, minibatch_std=True, classes=3)).eval()
+    x, y = genplug.load_data("digits", "test").x[:8], torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    phi = model.discriminator.body(2 * x - 1)
+    spread = minibatch_std(phi)[:, -1]  # (8,): rows i and i + 2 share a group of 4
+    assert torch.allclose(spread, phi.view(4, 2, -1).std(0, unbiased=False).mean(1).repeat(4), atol=1e-6)
+    same = x[:1].expand(8, -1, -1, -1)
+    assert torch.allclose(minibatch_std(model.discriminator.body(2 * same - 1))[:, -1], torch.tensor(1e-4))
+    # the score of an example depends on the others in its batch: a collapsed batch scores differently
+    assert not torch.allclose(model.discriminator(x, y)[:1], model.discriminator(x[:1].expand(8, -1, -1, -1), y)[:1])
+    plain = GAN(GANConfig(**SMALL_DIGITS, classes=3)).eval()
+    assert torch.allclose(plain.discriminator(x, y)[:1], plain.discriminator(x[:1].expand(8, -1, -1, -1), y)[:1])
 
 
 def test_an_unconditional_model_refuses_a_label():
@@ -237,23 +284,22 @@ def test_truncation_keeps_latents_inside_the_threshold_and_is_seeded():
     assert not torch.equal(x, model.sample(8, generator=g(0)))
     with pytest.raises(genplug.GenplugError, match="truncation must be a positive number"):
         model.sample(2, truncation=0)
-    with pytest.raises(genplug.GenplugError, match="'truncation' only"):
+    with pytest.raises(genplug.GenplugError, match="sampler options 'truncation' and 'walk', got 'eta'"):
         genplug.sample(model, 2, sampler_options={"eta": 0.5})
 
 
 # -- mode coverage -------------------------------------------------------------------
 
-CENTERS = 2.8 * torch.stack([torch.cos(torch.arange(8) * math.pi / 4), torch.sin(torch.arange(8) * math.pi / 4)], 1)
-STD = 0.35  # 8gaussians: the modes' standard deviation
 
-
-def mode_coverage(x: torch.Tensor) -> tuple[int, float]:
-    """The unrolled-GAN paper's measure: modes with at least 2% of the samples within 3
-    standard deviations, and the fraction of samples that are within 3 of any mode."""
-    distance, mode = torch.cdist(x, CENTERS).min(1)
-    near = distance < 3 * STD
-    counts = torch.bincount(mode[near], minlength=8)
-    return int((counts >= 0.02 * len(x)).sum()), float(near.float().mean())
+def test_mode_coverage_tells_the_data_from_a_collapsed_or_blurred_model():
+    data = genplug.load_data("8gaussians", "test").x
+    modes, near = mode_coverage(data)
+    assert modes == 8 and near > 0.98
+    collapsed = data[torch.cdist(data, data[:1]).squeeze(1) < 1.0]  # the samples of one mode
+    assert mode_coverage(collapsed) == (1, 1.0)
+    blurred = 3 * torch.randn(2000, 2, generator=g(0))
+    modes, near = mode_coverage(blurred)
+    assert near < 0.5
 
 
 def test_a_short_hinge_run_covers_every_mode_of_8gaussians():
