@@ -133,8 +133,12 @@ def digit_rows(arch: str) -> list[str]:
     names = [k for k, c in (getattr(model, "conditions", None) or {}).items() if c.kind == "class" and c.classes == 10]
     if not names:
         return []
-    sampling = SAMPLING.get(arch, [])
-    options = {"sampler": sampling[1], "steps": int(sampling[3])} if sampling else {}
+    flags = dict(zip(SAMPLING.get(arch, [])[::2], SAMPLING.get(arch, [])[1::2], strict=True))
+    options: dict[str, Any] = {}
+    if "--sampler" in flags:
+        options["sampler"] = flags["--sampler"]
+    if "--steps" in flags:
+        options["steps"] = int(flags["--steps"])
     labels = torch.arange(100) // 10
     x = genplug.sample(model, 100, generator=torch.Generator().manual_seed(SEED), **options, **{names[0]: labels})
     grid = FIGURES / f"{arch}-digits.png"
