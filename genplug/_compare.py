@@ -91,11 +91,12 @@ def _training(ref: Any) -> str | None:
 
 
 def _defaults(data: str) -> list[str]:
-    """Every installed architecture with packaged weights that draw samples shaped like
-    ``data``'s (a text model is left out of a comparison on images); one that fails to load
-    stays in, to be reported in its row."""
+    """Every installed generator with packaged weights that draw samples shaped like
+    ``data``'s (a text model is left out of a comparison on images, and so is a model that
+    only encodes, such as a VQ-VAE); one that fails to load stays in, to be reported in its row."""
     shape = tuple(load_data(data, "test").x.shape[1:])
-    names = sorted(name for name, spec in registry().architectures.items() if spec.default_weights)
+    specs = registry().architectures.items()
+    names = sorted(name for name, spec in specs if spec.default_weights and "generator" in spec.provides)
     fits = []
     for name in names:
         try:
