@@ -120,6 +120,11 @@ def test_invalid_spec_fields_are_named():
         genplug.ArchitectureSpec(name="x", family="other", description="d", model="not a path")
     with pytest.raises(genplug.PluginError, match="not a valid name"):
         genplug.SamplerSpec(name="Bad Name", family="diffusion", description="d", sampler="a:b")
+    spec = {"name": "x", "family": "other", "description": "d", "model": "a:b"}
+    assert genplug.ArchitectureSpec(**spec, default_weights="pkg:packaged/x-y.v2").default_weights
+    for bad in ("pkg:../outside", "pkg:/abs", "pkg:a/../b", "pkg:", "no-package"):
+        with pytest.raises(genplug.PluginError, match="must be 'package:relative/folder'"):
+            genplug.ArchitectureSpec(**spec, default_weights=bad)
 
 
 @pytest.mark.parametrize(
