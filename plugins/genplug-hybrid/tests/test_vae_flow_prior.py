@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from genplug_hybrid import VAEFlowPrior, VAEFlowPriorConfig
 
 import genplug
-from genplug.testing import check_architecture
+from genplug._cli import cli
+from genplug.testing import check_architecture, no_network
 
 TINY_VAE = {"data_shape": (1, 8, 8), "latent_dim": 3, "hidden": 4, "downsamples": 1, "mlp_hidden": 16, "mlp_depth": 1}
 TINY_FLOW = {"transforms": 2, "hidden": 8, "bins": 4}
@@ -171,3 +174,38 @@ def test_parts_that_do_not_fit_are_refused_naming_both(parts, message):
 def test_bad_configs_are_refused_in_one_line(fields, message):
     with pytest.raises(genplug.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         VAEFlowPriorConfig(**fields)
+
+
+# -- the packaged weights ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def packaged() -> VAEFlowPrior:
+    return genplug.load("vae-flow-prior")
+
+
+def test_packaged_weights_are_a_hybrid_folder_that_loads(packaged: VAEFlowPrior):
+    folder = genplug.default_weights("vae-flow-prior")
+    assert folder.parts[-3:] == ("genplug_hybrid", "packaged", "vae-flow-prior")
+    for part in ("config.json", "training.json", "encoder/model.safetensors", "prior/model.safetensors"):
+        assert (folder / part).is_file(), part
+    assert (packaged.encoder.architecture, packaged.prior.architecture) == ("vae", "nsf")
+    x = digits(16)
+    with torch.no_grad():
+        samples = packaged.sample(8, generator=g(0))
+        elbo = packaged.log_prob(x, generator=g(0))
+    assert samples.shape == (8, 1, 8, 8) and torch.equal(samples * 16, (samples * 16).round())
+    assert (-elbo.mean() / (64 * math.log(2))).item() < 3.0  # a trained model: well under 3 bits/dim
+
+
+def test_genplug_run_vae_flow_prior_works_offline(tmp_path, monkeypatch, packaged: VAEFlowPrior):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with no_network():  # any socket raises
+        grid = CliRunner().invoke(cli, ["run", "vae-flow-prior", "-n", "4", "-o", str(tmp_path / "x.png")])
+        raw = CliRunner().invoke(
+            cli, ["run", "vae-flow-prior", "-n", "4", "--seed", "3", "-o", str(tmp_path / "x.npy")]
+        )
+    assert grid.exit_code == 0 and raw.exit_code == 0, grid.output + raw.output
+    assert (tmp_path / "x.png").stat().st_size > 0
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    assert torch.equal(samples, genplug.sample(packaged, 4, generator=g(3)))
