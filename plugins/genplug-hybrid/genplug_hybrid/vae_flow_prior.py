@@ -145,6 +145,10 @@ class VAEFlowPrior(genplug.Composite):
     log_prob_kinds = ("elbo", "iwae")
     #: The recipe of the packaged weights (scripts/train_vae_flow_prior.py), for `genplug train`.
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1e-3, "batch_size": 128, "steps": 6000, "ema": 0.999}
+    #: One loss trains both parts: none of the flow's own training options apply, and EMA
+    #: averages the whole model (the composite's defaults would take the prior's).
+    train_options_class: ClassVar[type | None] = None
+    ema_modules: ClassVar[tuple[str, ...] | None] = None
     #: Small configs for genplug's conformance kit: digits with the discrete likelihood, and 2-D points.
     conformance_configs: ClassVar[tuple[dict[str, Any], ...]] = (
         {

@@ -53,6 +53,12 @@ def test_registered_as_a_hybrid_generator_and_encoder():
     assert spec.load_class() is VAEFlowPrior and issubclass(VAEFlowPrior, genplug.Composite)
 
 
+def test_genplug_info_describes_it():
+    result = CliRunner().invoke(cli, ["info", "vae-flow-prior"])
+    assert result.exit_code == 0, result.output
+    assert "likelihood: elbo, iwae" in result.output and "training defaults: lr=0.001" in result.output
+
+
 def test_with_an_identity_flow_the_bound_is_the_plain_vaes():
     model = identity_flow(tiny()).eval()
     z = torch.randn(50, 3, generator=g(5)) * 3
