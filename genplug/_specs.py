@@ -20,7 +20,7 @@ __all__ = ["FAMILIES", "PROVIDES", "ArchitectureSpec", "DatasetSpec", "MetricSpe
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_FOLDER = re.compile(r"^[A-Za-z_][\w.]*:[\w-]+(?:[./][\w-]+)*$")  # package:relative/folder, no "." or ".." parts
+_FOLDER = re.compile(r"^[A-Za-z_][\w.]*:\w[\w-]*(/\w[\w-]*)*$")  # package:relative/folder, no "..", no "/" first
 
 #: Protocols an architecture may declare in ``provides``.
 PROVIDES = ("generator", "encoder", "bijection", "next-token")
@@ -40,8 +40,8 @@ def _check_target(instance: Any, attribute: attrs.Attribute, value: str | None) 
     if attribute.name == "default_weights":
         if value is not None and (not isinstance(value, str) or not _FOLDER.match(value)):
             raise PluginError(
-                f"{type(instance).__name__}.default_weights={value!r} must be 'package:relative/folder', a folder "
-                "inside an importable package (for example 'genplug_vae:weights')."
+                f"{type(instance).__name__}.default_weights={value!r} must be a packaged folder "
+                "'package:relative/folder', such as 'genplug_hybrid:packaged/dit'."
             )
         return
     if not isinstance(value, str) or not _TARGET.match(value):
