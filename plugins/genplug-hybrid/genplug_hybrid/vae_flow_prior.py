@@ -79,8 +79,6 @@ DEFAULT_VAE: dict[str, Any] = {"data_shape": (1, 8, 8), "latent_dim": 8, "warmup
 DEFAULT_FLOW: dict[str, Any] = {"transforms": 4, "hidden": 64, "depth": 2, "bins": 8}
 
 OUTPUTS = ("draw", "mean")
-#: What the prior role must have beyond a Generator's members: an exact density.
-_FLOW_MEMBERS = ("log_prob",)
 #: What the encoder role must have beyond an Encoder's members: genplug-vae's VAE parts.
 _VAE_MEMBERS = ("posterior", "decoder_params", "likelihood", "decode_sample", "kl_weight")
 
