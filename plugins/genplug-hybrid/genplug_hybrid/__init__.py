@@ -3,6 +3,9 @@
 ``latent-diffusion`` (:class:`LatentDiffusion`, configured by :class:`LatentDiffusionConfig`):
 the VAE of genplug-vae, frozen, with a diffusion prior of genplug-diffusion on its latents.
 
+``vae-flow-prior`` (:class:`VAEFlowPrior`, configured by :class:`VAEFlowPriorConfig`): a VAE
+of genplug-vae whose prior is a spline flow of genplug-flow, trained jointly on the ELBO.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
@@ -12,11 +15,13 @@ from genplug._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
-__all__ = ["LatentDiffusion", "LatentDiffusionConfig"]
+__all__ = ["LatentDiffusion", "LatentDiffusionConfig", "VAEFlowPrior", "VAEFlowPriorConfig"]
 
 _LAZY = {
     "LatentDiffusion": "genplug_hybrid.latent_diffusion",
     "LatentDiffusionConfig": "genplug_hybrid.latent_diffusion",
+    "VAEFlowPrior": "genplug_hybrid.vae_flow_prior",
+    "VAEFlowPriorConfig": "genplug_hybrid.vae_flow_prior",
 }
 
 

@@ -25,3 +25,14 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_hybrid:weights",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="vae-flow-prior",
+            family="hybrid",
+            description="a VAE (genplug-vae) whose prior p(z) is a neural spline flow (genplug-flow), trained "
+            "jointly on the ELBO; ELBO and IWAE bounds",
+            model="genplug_hybrid.vae_flow_prior:VAEFlowPrior",
+            provides=("generator", "encoder"),
+            default_weights="genplug_hybrid:packaged/vae-flow-prior",
+        )
+    )
