@@ -33,5 +33,6 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "restarts, straight-through gradients; a uniform prior over codes (vq-transformer learns one)",
             model="genplug_vae.vq_vae:VQVAE",
             provides=("encoder", "generator"),
+            default_weights="genplug_vae:vq_weights",  # digits, by scripts/train_vq_vae.py
         )
     )

@@ -3,7 +3,12 @@ dead-code restarts, codes that round-trip, and genplug's conformance kit."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -157,3 +162,38 @@ def test_config_errors_name_the_field():
         VQVAEConfig(data_shape=(2,))
     with pytest.raises(genplug.ConfigError, match="num_codes"):
         VQVAEConfig(num_codes=1)
+
+
+# -- the packaged weights ------------------------------------------------------------------
+
+
+def test_the_packaged_weights_load_with_their_training_record():
+    folder = genplug.default_weights("vq-vae")
+    assert folder.name == "vq_weights" and (folder / "training.json").is_file()
+    model = genplug.load("vq-vae")
+    assert (model.code_shape, model.num_codes, model.latent_shape) == ((4, 4), 64, (16, 4, 4))
+    record = json.loads((folder / "training.json").read_text())
+    assert record["architecture"] == "vq-vae" and record["cpu_seconds"] > 0
+    with torch.no_grad():
+        codes = model.encode(digits(32)).codes
+    assert codes.unique().numel() > 8  # the trained codebook is not collapsed onto a few codes
+
+
+def test_genplug_run_vq_vae_offline(tmp_path: Path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(sys.executable).with_name("genplug")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
+    result = subprocess.run(
+        [*command, "run", "vq-vae", "-n", "4", "--seed", "1", "-o", "x.npy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    import numpy as np
+
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    expected = genplug.sample(genplug.load("vq-vae"), 4, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(samples, expected)
