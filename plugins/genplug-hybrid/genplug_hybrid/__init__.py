@@ -13,11 +13,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["LatentDiffusion", "LatentDiffusionConfig"]
+__all__ = ["LatentDiffusion", "LatentDiffusionConfig", "VQTransformer", "VQTransformerConfig"]
 
 _LAZY = {
     "LatentDiffusion": "genplug_hybrid.latent_diffusion",
     "LatentDiffusionConfig": "genplug_hybrid.latent_diffusion",
+    "VQTransformer": "genplug_hybrid.vq_transformer",
+    "VQTransformerConfig": "genplug_hybrid.vq_transformer",
 }
 
 
