@@ -11,13 +11,12 @@ other torch-backed names load on first use.
 
 from __future__ import annotations
 
-from typing import Any
-
 from genplug import validators
 from genplug._api import create, default_weights, get_sampler, load, sample
 from genplug._errors import ConfigError, GenplugError, IncompatibleError, ModelFileError, PluginError
 from genplug._folder import save as save_model
 from genplug._hookspecs import hookimpl
+from genplug._lazy import lazy_attributes
 from genplug._plugins import API_VERSION, PluginInfo, Registry, registry, reset_registry, use_registry
 from genplug._protocols import Bijection, Condition, Encoder, Generator, Latent, NextTokenModel, Sampler, check_protocol
 from genplug._specs import ArchitectureSpec, DatasetSpec, MetricSpec, SamplerSpec
@@ -92,15 +91,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genplug' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -90,25 +90,31 @@ def _training(ref: Any) -> str | None:
     return text or None
 
 
-def _defaults(data: str) -> list[str]:
-    """Every installed architecture with packaged weights that draw samples shaped like
-    ``data``'s (a text model is left out of a comparison on images); one that fails to load
-    stays in, to be reported in its row."""
+def _defaults(data: str) -> dict[str, Any]:
+    """Every installed generator with packaged weights that draw samples shaped like
+    ``data``'s (a text model is left out of a comparison on images, and so is a model that
+    only encodes, such as a VQ-VAE), with the model loaded to see that (so it is not loaded
+    twice), or its name alone when it fails to load: its row then says why."""
     shape = tuple(load_data(data, "test").x.shape[1:])
-    names = sorted(name for name, spec in registry().architectures.items() if spec.default_weights)
-    fits = []
+    specs = registry().architectures.items()
+    names = sorted(name for name, spec in specs if spec.default_weights and "generator" in spec.provides)
+    fits: dict[str, Any] = {}
     for name in names:
         try:
-            event_shape = tuple(getattr(load(name), "event_shape", shape))
+            model = load(name)
         except Exception:  # its row says why
-            event_shape = shape
-        if event_shape == shape:
-            fits.append(name)
+            fits[name] = name
+            continue
+        if tuple(getattr(model, "event_shape", shape)) == shape:
+            fits[name] = model
     return fits
 
 
-def _row(ref: Any, data: str, n: int, seed: int, sampler: str | None, metrics: Sequence[str] | None) -> dict:
-    model = load(ref) if isinstance(ref, (str, Path)) else ref
+def _row(
+    ref: Any, model: Any, data: str, n: int, seed: int, sampler: str | None, metrics: Sequence[str] | None
+) -> dict:
+    """The figures of one model; ``model`` is ``ref`` itself until loaded here."""
+    model = load(ref) if isinstance(model, (str, Path)) else model
     figures = evaluate(model, data, n=n, seed=seed, sampler=sampler, metrics=metrics)
     row: dict[str, Any] = {**figures, "model": _name(ref), "sampler": sampler or "default"}
     row["nll"] = _nll(figures)
@@ -148,8 +154,10 @@ def compare(
     ``nll`` (each NLL with its kind and space), ``samples_per_second``, ``parameters``,
     ``training`` (from its ``training.json``), or ``error`` when it failed.
     """
+    loaded: dict[str, Any] = {}
     if models is None:
-        models = _defaults(data)
+        loaded = _defaults(data)
+        models = list(loaded)
     if not models:
         raise GenplugError("nothing to compare: give architectures, folders or Hub ids (none ship default weights)")
     samplers = dict(samplers or {})
@@ -159,7 +167,7 @@ def compare(
         if progress is not None:
             progress(f"[{i}/{len(models)}] {name}")
         try:
-            rows.append(_row(ref, data, n, seed, samplers.get(name), metrics))
+            rows.append(_row(ref, loaded.get(name, ref), data, n, seed, samplers.get(name), metrics))
         except Exception as exc:  # a model that fails is reported in its row; the others go on
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             rows.append(

@@ -39,9 +39,7 @@ The checks import torch; this package (loaded by every pytest run) imports them 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from genplug._lazy import lazy_attributes
 from genplug.testing._cases import Case, conformance_cases
 from genplug.testing._network import genplug_no_network, no_network
 
@@ -69,9 +67,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genplug.testing' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -11,7 +11,7 @@ Importing the package does not import torch; the names load on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from genplug._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -42,20 +42,8 @@ _LAZY = {
     "DDIM": "genplug_diffusion.samplers.ddim",
     "DPMSolverPP": "genplug_diffusion.samplers.dpm_solver",
     "UniPC": "genplug_diffusion.samplers.unipc",
+    "schedules": "genplug_diffusion.schedules",
 }
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name == "schedules":
-        return importlib.import_module("genplug_diffusion.schedules")
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genplug_diffusion' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

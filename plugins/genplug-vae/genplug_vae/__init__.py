@@ -5,8 +5,7 @@ Importing this package does not import torch; the names below load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from genplug._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -41,13 +40,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genplug_vae' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
