@@ -33,5 +33,6 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             "samplers ancestral, top-k, top-p, min-p, greedy",
             model="genplug_hybrid.vq_transformer:VQTransformer",
             provides=("generator",),
+            default_weights="genplug_hybrid:packaged/vq-transformer",  # digits, by scripts/train_vq_transformer.py
         )
     )

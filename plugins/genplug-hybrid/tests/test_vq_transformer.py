@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,53 @@ def test_config_errors_name_the_field():
 def test_conformance_kit_on_a_tiny_vq_vae(tmp_path: Path):
     tiny_vq().save_pretrained(tmp_path / "vq")
     check_architecture("vq-transformer", {"encoder": str(tmp_path / "vq"), "prior": TINY_PRIOR})
+
+
+# -- the packaged weights ------------------------------------------------------------------
+
+
+def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(sys.executable).with_name("genplug")  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_packaged_weights_are_a_hybrid_folder_of_the_packaged_vq_vae_and_a_transformer():
+    folder = genplug.default_weights("vq-transformer")
+    assert folder.parent.name == "packaged" and folder.name == "vq-transformer"
+    for part in ("config.json", "training.json", "encoder/model.safetensors", "prior/model.safetensors"):
+        assert (folder / part).is_file(), part
+    model = genplug.load("vq-transformer")
+    packaged_vq = genplug.load("vq-vae")
+    for key, value in packaged_vq.state_dict().items():  # stage 1 is the packaged VQ-VAE, frozen
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    assert model.prior.config.classes == 10 and "label" in model.conditions
+    assert json.loads((folder / "training.json").read_text())["cpu_seconds"] > 0
+
+
+def test_genplug_run_vq_transformer_offline_with_a_decoding_sampler(tmp_path: Path):
+    options = ("--sampler", "top-p", "--sampler-option", "p=0.9", "--label", "3", "--seed", "2")
+    raw = _genplug("run", "vq-transformer", "-n", "4", *options, "-o", "x.npy", cwd=tmp_path)  # a subprocess
+    assert raw.returncode == 0, raw.stderr
+    import numpy as np
+
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    model = genplug.load("vq-transformer")
+    expected = genplug.sample(
+        model, 4, sampler="top-p", sampler_options={"p": 0.9}, label=3, generator=torch.Generator().manual_seed(2)
+    )
+    assert torch.allclose(samples, expected)
+
+
+def test_genplug_run_writes_a_grid_and_refuses_steps(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from genplug._cli import cli
+
+    runner = CliRunner()
+    grid = runner.invoke(cli, ["run", "vq-transformer", "-n", "4", "-o", str(tmp_path / "x.png")])
+    assert grid.exit_code == 0, grid.output
+    assert (tmp_path / "x.png").stat().st_size > 0
+    steps = runner.invoke(cli, ["run", "vq-transformer", "-n", "2", "--steps", "5", "-o", str(tmp_path / "y.png")])
+    assert steps.exit_code != 0 and "steps" in steps.output
