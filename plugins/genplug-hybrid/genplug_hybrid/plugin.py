@@ -36,3 +36,14 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_hybrid:packaged/vae-flow-prior",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="vq-transformer",
+            family="hybrid",
+            description="a transformer prior (genplug-autoregressive) over the codes of a VQ-VAE (genplug-vae); "
+            "samplers ancestral, top-k, top-p, min-p, greedy",
+            model="genplug_hybrid.vq_transformer:VQTransformer",
+            provides=("generator",),
+            default_weights="genplug_hybrid:packaged/vq-transformer",  # digits, by scripts/train_vq_transformer.py
+        )
+    )

@@ -15,6 +15,8 @@ __all__ = [
     "DiscretizedLogistic",
     "Gaussian",
     "VAEConfig",
+    "VQVAE",
+    "VQVAEConfig",
     "encode_dataset",
     "interpolate",
     "latent_stats",
@@ -25,6 +27,8 @@ __all__ = [
 _LAZY = {
     "VAE": "genplug_vae.model",
     "VAEConfig": "genplug_vae.model",
+    "VQVAE": "genplug_vae.vq_vae",
+    "VQVAEConfig": "genplug_vae.vq_vae",
     "Bernoulli": "genplug_vae.likelihoods",
     "DiscretizedLogistic": "genplug_vae.likelihoods",
     "Gaussian": "genplug_vae.likelihoods",

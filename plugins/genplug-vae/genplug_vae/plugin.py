@@ -25,3 +25,14 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_vae:weights",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="vq-vae",
+            family="vae",
+            description="vector-quantised VAE: a grid of discrete codes from an EMA codebook with dead-code "
+            "restarts, straight-through gradients; a uniform prior over codes (vq-transformer learns one)",
+            model="genplug_vae.vq_vae:VQVAE",
+            provides=("encoder", "generator"),
+            default_weights="genplug_vae:vq_weights",  # digits, by scripts/train_vq_vae.py
+        )
+    )
