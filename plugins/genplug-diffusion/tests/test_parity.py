@@ -100,7 +100,9 @@ def _close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
 DDIM_CASES = [
     # (prediction, schedule, steps, genplug options, DDIMScheduler options, step options)
     ("epsilon", "linear", 50, {"clip_sample": False}, {"clip_sample": False}, {}),
-    ("epsilon", "linear", 50, {"clip_sample": 1.0}, {"clip_sample": True}, {}),
+    # clipping: ε̂ derived again from the clipped x̂_0 by default (use_clipped_model_output), or not
+    ("epsilon", "linear", 50, {"clip_sample": 1.0}, {"clip_sample": True}, {"use_clipped_model_output": True}),
+    ("epsilon", "linear", 50, {"clip_sample": 1.0, "clipped_eps": False}, {"clip_sample": True}, {}),
     (
         "v_prediction",
         "cosine",
@@ -109,7 +111,14 @@ DDIM_CASES = [
         {"clip_sample": False, "timestep_spacing": "trailing"},
         {},
     ),
-    ("epsilon", "linear", 20, {"eta": 1.0, "clip_sample": 1.0}, {"clip_sample": True}, {"eta": 1.0}),
+    (
+        "epsilon",
+        "linear",
+        20,
+        {"eta": 1.0, "clip_sample": 1.0},
+        {"clip_sample": True},
+        {"eta": 1.0, "use_clipped_model_output": True},
+    ),
     ("v_prediction", "cosine", 10, {"eta": 0.5, "clip_sample": False}, {"clip_sample": False}, {"eta": 0.5}),
 ]
 
@@ -205,8 +214,9 @@ def test_unipc_matches_diffusers(prediction, schedule, steps, ours, theirs):
 
 
 PACKAGED_CASES = [
-    ("ddim", 50, {}, "DDIMScheduler", {"clip_sample": True}, {}),
-    ("ddim", 50, {"eta": 1.0}, "DDIMScheduler", {"clip_sample": True}, {"eta": 1.0}),
+    ("ddim", 50, {}, "DDIMScheduler", {"clip_sample": True}, {"use_clipped_model_output": True}),
+    ("ddim", 50, {"eta": 1.0}, "DDIMScheduler", {"clip_sample": True}, {"eta": 1.0, "use_clipped_model_output": True}),
+    ("ddim", 50, {"clipped_eps": False}, "DDIMScheduler", {"clip_sample": True}, {}),
     # 100 strided steps, not all 1000: the trained UNet makes 1000 steps the slowest case of
     # all; the full 1000-step loop is checked on the small network (DDPM_CASES).
     ("ddpm", 100, {}, "DDPMScheduler", {"clip_sample": True}, {}),

@@ -47,12 +47,26 @@ class DDIM(DiffusionSampler):
             ``"linspace"``.
         clip_sample: clip x̂_0 to [-clip_sample, clip_sample] at every step; ``False``
             never clips; ``None`` uses the model's ``clip_sample`` (none if it has none).
+        clipped_eps: after clipping, derive ε̂ again from the clipped x̂_0,
+            ε̂ = (x_t - √ᾱ_t x̂_0) / √(1 - ᾱ_t), so the step moves along one consistent
+            pair (diffusers' ``use_clipped_model_output=True``, GLIDE's choice; the other
+            three samplers step from x̂_0 alone, so they are consistent already).
+            ``False`` keeps the network's ε̂, as diffusers' default does: with a clipped
+            x̂_0 and classifier-free guidance that lost the label (the genplug-diffusion
+            README, "Default weights", has the figures).
     """
 
     name = "ddim"
     default_steps = 50
 
-    def __init__(self, *, eta: float = 0.0, spacing: str = "leading", clip_sample: float | bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        eta: float = 0.0,
+        spacing: str = "leading",
+        clip_sample: float | bool | None = None,
+        clipped_eps: bool = True,
+    ) -> None:
         if not eta >= 0.0:
             raise GenplugError(f"ddim: eta must be >= 0 (0 is deterministic, 1 is DDPM-like), got {eta!r}")
         if spacing not in SPACINGS:
@@ -61,6 +75,7 @@ class DDIM(DiffusionSampler):
         self.eta = float(eta)
         self.spacing = spacing
         self.clip_sample = clip_sample
+        self.clipped_eps = bool(clipped_eps)
 
     def timesteps(self, num_train_timesteps: int, steps: int) -> list[int]:
         """The timesteps visited, from noisy to clean."""
@@ -79,6 +94,8 @@ class DDIM(DiffusionSampler):
             x0, eps = split_prediction(x, model.predict(x, t_batch[i]), alpha, sigma, model.prediction_type)
             if clip is not None:
                 x0 = x0.clamp(-clip, clip)
+                if self.clipped_eps:
+                    eps = (x - alpha * x0) / sigma
             # 2. x_t' = √ᾱ_t' x̂_0 + √(1 - ᾱ_t' - σ_t²) ε̂ + σ_t z   (eq. 12)
             x = alpha_next * x0 + direction * eps
             if self.eta > 0:
