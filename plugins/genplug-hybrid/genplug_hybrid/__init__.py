@@ -13,11 +13,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["LatentDiffusion", "LatentDiffusionConfig"]
+__all__ = ["LatentDiffusion", "LatentDiffusionConfig", "VAEGAN", "VAEGANConfig", "VAEGANTrainOptions"]
 
 _LAZY = {
     "LatentDiffusion": "genplug_hybrid.latent_diffusion",
     "LatentDiffusionConfig": "genplug_hybrid.latent_diffusion",
+    "VAEGAN": "genplug_hybrid.vae_gan",
+    "VAEGANConfig": "genplug_hybrid.vae_gan",
+    "VAEGANTrainOptions": "genplug_hybrid.vae_gan",
 }
 
 

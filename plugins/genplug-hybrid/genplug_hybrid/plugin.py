@@ -25,3 +25,12 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_hybrid:weights",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="vae-gan",
+            family="hybrid",
+            description="a VAE (genplug-vae) whose decoder is also trained against a discriminator (genplug-gan)",
+            model="genplug_hybrid.vae_gan:VAEGAN",
+            provides=("generator", "encoder"),
+        )
+    )
