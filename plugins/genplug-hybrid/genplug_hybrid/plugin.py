@@ -32,5 +32,6 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             description="a VAE (genplug-vae) whose decoder is also trained against a discriminator (genplug-gan)",
             model="genplug_hybrid.vae_gan:VAEGAN",
             provides=("generator", "encoder"),
+            default_weights="genplug_hybrid:packaged/vae-gan",
         )
     )

@@ -4,6 +4,9 @@ the packaged weights and the offline CLI."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,7 @@ def _train(tmp_path: Path, *, steps: int = 4, classes: int = 0, resume: bool = F
 def test_entry_point_registers_vae_gan_as_a_generator_and_an_encoder():
     spec = genplug.registry().architecture("vae-gan")
     assert (spec.plugin, spec.family, spec.provides) == ("genplug-hybrid", "hybrid", ("generator", "encoder"))
+    assert spec.default_weights == "genplug_hybrid:packaged/vae-gan"
     assert spec.load_class() is VAEGAN
 
 
@@ -202,3 +206,36 @@ def test_resume_is_bit_identical_with_two_optimizers(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     for key, value in straight.state_dict().items():  # and the final (EMA) weights
         assert torch.equal(resumed.state_dict()[key], value), key
+
+
+# -- the packaged weights --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def packaged() -> VAEGAN:
+    return genplug.load("vae-gan")
+
+
+def test_the_packaged_weights_are_a_vae_and_a_gan(packaged: VAEGAN):
+    folder = genplug.default_weights("vae-gan")
+    for part in ("config.json", "training.json", "vae/model.safetensors", "gan/model.safetensors"):
+        assert (folder / part).is_file(), part
+    assert (packaged.vae.architecture, packaged.gan.architecture) == ("vae", "gan")
+    assert packaged.config.output == "mean" and set(packaged.conditions) == {"label"}
+
+
+def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(sys.executable).with_name("genplug")  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_genplug_run_vae_gan_offline(tmp_path: Path, packaged: VAEGAN):
+    result = _genplug("run", "vae-gan", "-n", "4", "--seed", "3", "--label", "7", "-o", "x.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import numpy as np
+
+    samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
+    expected = genplug.sample(packaged, 4, generator=_g(3), label=7)
+    assert torch.allclose(samples, expected, atol=1e-6)
