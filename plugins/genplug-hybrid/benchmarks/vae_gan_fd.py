@@ -17,7 +17,9 @@ It also prints the *label-matched floor* of each seed: both models are condition
 that draw their labels uniformly (after z, from the same generator), so each seed fixes
 how many samples of each digit there are; the floor is the FD ratio of training digits
 drawn (with replacement, four draws) in those same numbers per digit. A model cannot be
-expected to beat it at that seed.
+expected to beat it at that seed. The rows ``labels: balanced`` ask for 100 samples of
+each digit (``label=torch.arange(1000) % 10``), which takes the draw of the labels out of
+the score; their floor is the last line (``label_matched_floor: null``).
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ SEEDS = (0, 1, 2)
 N = 1000
 
 
-def fd_ratios(model: genplug.Model, output: str) -> list[float]:
+def fd_ratios(model: genplug.Model, output: str, balanced: bool) -> list[float]:
+    """``fd_ratio`` at each seed; ``balanced``: 100 samples asked of each digit instead of
+    labels drawn at random (the draw of the labels is then no part of the score)."""
     model.config = attrs.evolve(model.config, output=output)
-    return [genplug.evaluate(model, "digits", n=N, seed=s, metrics=["fd"])["fd_ratio"] for s in SEEDS]
+    condition = {"label": torch.arange(N) % 10} if balanced else {}
+    return [genplug.evaluate(model, "digits", n=N, seed=s, metrics=["fd"], **condition)["fd_ratio"] for s in SEEDS]
 
 
 def labels_of(seed: int, latent_dim: int = 8) -> torch.Tensor:
@@ -50,9 +55,11 @@ def labels_of(seed: int, latent_dim: int = 8) -> torch.Tensor:
     return torch.cat(labels)
 
 
-def label_matched_floor(seed: int, repeats: int = 4) -> list[float]:
+def label_matched_floor(seed: int | None, repeats: int = 4) -> list[float]:
+    """FD ratios of training digits drawn in the numbers per digit of ``seed``'s labels
+    (``None``: 100 of each, as the balanced rows ask)."""
     train, test = genplug.load_data("digits", "train"), genplug.load_data("digits", "test")
-    counts = torch.bincount(labels_of(seed), minlength=10)
+    counts = torch.full((10,), N // 10) if seed is None else torch.bincount(labels_of(seed), minlength=10)
     ratios = []
     for r in range(repeats):
         g = torch.Generator().manual_seed(1000 + r)
@@ -78,11 +85,14 @@ def main() -> None:
     rows = []
     for name, model in models.items():
         for output in ("mean", "draw"):
-            ratios = fd_ratios(model, output)
-            mean = round(sum(ratios) / len(ratios), 3)
-            rows.append({"model": name, "output": output, "fd_ratio": [round(r, 3) for r in ratios], "mean": mean})
-            print(json.dumps(rows[-1]), flush=True)
-    for seed in SEEDS:
+            for balanced in (False, True):
+                ratios = fd_ratios(model, output, balanced)
+                mean = round(sum(ratios) / len(ratios), 3)
+                labels = "balanced" if balanced else "random"
+                ratio = [round(r, 3) for r in ratios]
+                rows.append({"model": name, "output": output, "labels": labels, "fd_ratio": ratio, "mean": mean})
+                print(json.dumps(rows[-1]), flush=True)
+    for seed in (*SEEDS, None):
         floor = label_matched_floor(seed)
         print(json.dumps({"label_matched_floor": seed, "fd_ratio": [round(r, 3) for r in floor]}), flush=True)
 

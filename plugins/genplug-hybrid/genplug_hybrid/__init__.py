@@ -3,6 +3,10 @@
 ``latent-diffusion`` (:class:`LatentDiffusion`, configured by :class:`LatentDiffusionConfig`):
 the VAE of genplug-vae, frozen, with a diffusion prior of genplug-diffusion on its latents.
 
+``vae-gan`` (:class:`VAEGAN`, configured by :class:`VAEGANConfig`, trained with
+:class:`VAEGANTrainOptions`): the VAE of genplug-vae whose decoder is also trained against
+the discriminator of genplug-gan.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
