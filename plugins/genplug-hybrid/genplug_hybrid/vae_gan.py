@@ -87,19 +87,20 @@ DEFAULT_GAN: dict[str, Any] = {
 }
 
 
-def _fields_of(config_class: type) -> Any:
-    """A validator: the dict holds fields of ``config_class`` (data_shape and classes excepted)."""
+def _fields_of(config_class: type, *, set_here: tuple[str, ...]) -> Any:
+    """A validator: the dict holds fields of ``config_class``, except ``set_here``, which
+    the composite sets itself."""
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         where = f"VAEGANConfig.{attribute.name}"
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a dict of {config_class.__name__} fields, got {type(value).__name__}")
-        known = set(attrs.fields_dict(config_class)) - {"data_shape"}
+        known = set(attrs.fields_dict(config_class)) - set(set_here)
         unknown = sorted(set(value) - known)
         if unknown:
             raise ConfigError(
                 f"{where} has unknown field(s) {', '.join(map(repr, unknown))}; {config_class.__name__} takes "
-                f"{', '.join(sorted(known))} (data_shape comes from VAEGANConfig.data_shape)"
+                f"{', '.join(sorted(known))} here ({' and '.join(set_here)}: set by the composite)"
             )
 
     return check
@@ -112,9 +113,13 @@ class VAEGANConfig:
     # (C, H, W) images or (D,) vectors; both parts are built for it (genplug train fills it in)
     data_shape: tuple[int, ...] = attrs.field(default=(1, 8, 8), converter=tuple, validator=v.shape)
     # VAEConfig fields of the VAE built when none is passed
-    vae: dict[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_VAE), validator=_fields_of(VAEConfig))
+    vae: dict[str, Any] = attrs.field(
+        factory=lambda: dict(DEFAULT_VAE), validator=_fields_of(VAEConfig, set_here=("data_shape",))
+    )
     # GANConfig fields of the GAN built when none is passed; its classes follow the VAE's
-    gan: dict[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_GAN), validator=_fields_of(GANConfig))
+    gan: dict[str, Any] = attrs.field(
+        factory=lambda: dict(DEFAULT_GAN), validator=_fields_of(GANConfig, set_here=("data_shape", "classes"))
+    )
     output: str = attrs.field(default="mean", validator=v.one_of(*OUTPUTS))  # sample(): E[x | z] or x ~ p(x | z)
 
 
@@ -214,7 +219,8 @@ class VAEGAN(genplug.Model):
             )
         self.vae = vae
         self.gan = gan
-        gan.generator.requires_grad_(False)  # only the discriminator of the GAN is trained
+        if isinstance(getattr(gan, "generator", None), torch.nn.Module):
+            gan.generator.requires_grad_(False)  # only the discriminator of the GAN is trained
         self.options = VAEGANTrainOptions()  # replaced by configure_optimizers with the run's options
 
     # -- what the VAE provides ----------------------------------------------------------

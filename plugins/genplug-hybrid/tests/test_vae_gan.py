@@ -117,6 +117,7 @@ def test_parts_of_the_wrong_kind_are_named():
     [
         ({"vae": {"latent": 3}}, r"VAEGANConfig.vae has unknown field\(s\) 'latent'"),
         ({"gan": {"data_shape": (2,)}}, r"VAEGANConfig.gan has unknown field\(s\) 'data_shape'"),
+        ({"gan": {"classes": 3}}, r"VAEGANConfig.gan has unknown field\(s\) 'classes'.*set by the composite"),
         ({"output": "best"}, r"VAEGANConfig.output"),
     ],
 )
