@@ -9,6 +9,10 @@ of genplug-vae whose prior is a spline flow of genplug-flow, trained jointly on 
 ``vq-transformer`` (:class:`VQTransformer`, configured by :class:`VQTransformerConfig`): the
 VQ-VAE of genplug-vae, frozen, with a transformer prior of genplug-autoregressive over its codes.
 
+``vae-gan`` (:class:`VAEGAN`, configured by :class:`VAEGANConfig`, trained with
+:class:`VAEGANTrainOptions`): the VAE of genplug-vae whose decoder is also trained against
+the discriminator of genplug-gan.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
@@ -18,23 +22,19 @@ from genplug._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LatentDiffusion",
-    "LatentDiffusionConfig",
-    "VAEFlowPrior",
-    "VAEFlowPriorConfig",
-    "VQTransformer",
-    "VQTransformerConfig",
-]
-
 _LAZY = {
+    # name: module that defines it (one module per architecture)
     "LatentDiffusion": "genplug_hybrid.latent_diffusion",
     "LatentDiffusionConfig": "genplug_hybrid.latent_diffusion",
     "VAEFlowPrior": "genplug_hybrid.vae_flow_prior",
     "VAEFlowPriorConfig": "genplug_hybrid.vae_flow_prior",
     "VQTransformer": "genplug_hybrid.vq_transformer",
     "VQTransformerConfig": "genplug_hybrid.vq_transformer",
+    "VAEGAN": "genplug_hybrid.vae_gan",
+    "VAEGANConfig": "genplug_hybrid.vae_gan",
+    "VAEGANTrainOptions": "genplug_hybrid.vae_gan",
 }
 
+__all__ = sorted(_LAZY)
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -47,3 +47,13 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_hybrid:packaged/vq-transformer",  # digits, by scripts/train_vq_transformer.py
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="vae-gan",
+            family="hybrid",
+            description="a VAE (genplug-vae) whose decoder is also trained against a discriminator (genplug-gan)",
+            model="genplug_hybrid.vae_gan:VAEGAN",
+            provides=("generator", "encoder"),
+            default_weights="genplug_hybrid:packaged/vae-gan",
+        )
+    )
