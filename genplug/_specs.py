@@ -20,6 +20,7 @@ __all__ = ["FAMILIES", "PROVIDES", "ArchitectureSpec", "DatasetSpec", "MetricSpe
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_FOLDER = re.compile(r"^[A-Za-z_][\w.]*:\w[\w-]*(/\w[\w-]*)*$")  # package:relative/folder, no "..", no "/" first
 
 #: Protocols an architecture may declare in ``provides``.
 PROVIDES = ("generator", "encoder", "bijection", "next-token")
@@ -36,7 +37,12 @@ def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
 
 
 def _check_target(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
-    if value is None and attribute.name == "default_weights":
+    if attribute.name == "default_weights":
+        if value is not None and (not isinstance(value, str) or not _FOLDER.match(value)):
+            raise PluginError(
+                f"{type(instance).__name__}.default_weights={value!r} must be a packaged folder "
+                "'package:relative/folder', such as 'genplug_hybrid:packaged/dit'."
+            )
         return
     if not isinstance(value, str) or not _TARGET.match(value):
         raise PluginError(

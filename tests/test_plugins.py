@@ -118,6 +118,11 @@ def test_protocol_checked_when_the_class_loads():
 def test_invalid_spec_fields_are_named():
     with pytest.raises(genplug.PluginError, match="must be an import path"):
         genplug.ArchitectureSpec(name="x", family="other", description="d", model="not a path")
+    for folder in ("pkg", "pkg:../up", "pkg:/absolute", "pkg:a//b"):
+        with pytest.raises(genplug.PluginError, match="must be a packaged folder 'package:relative/folder'"):
+            genplug.ArchitectureSpec(name="x", family="other", description="d", model="a:B", default_weights=folder)
+    nested = genplug.ArchitectureSpec(name="x", family="other", description="d", model="a:B", default_weights="p:a/b")
+    assert nested.default_weights == "p:a/b"
     with pytest.raises(genplug.PluginError, match="not a valid name"):
         genplug.SamplerSpec(name="Bad Name", family="diffusion", description="d", sampler="a:b")
 

@@ -3,6 +3,9 @@
 ``latent-diffusion`` (:class:`LatentDiffusion`, configured by :class:`LatentDiffusionConfig`):
 the VAE of genplug-vae, frozen, with a diffusion prior of genplug-diffusion on its latents.
 
+``dit`` (:class:`DiT`, configured by :class:`DiTConfig`): genplug-diffusion's diffusion
+model with a transformer denoiser over patches, built from genplug-autoregressive's blocks.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
@@ -13,9 +16,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["LatentDiffusion", "LatentDiffusionConfig"]
+__all__ = ["DiT", "DiTConfig", "LatentDiffusion", "LatentDiffusionConfig"]
 
 _LAZY = {
+    "DiT": "genplug_hybrid.dit",
+    "DiTConfig": "genplug_hybrid.dit",
     "LatentDiffusion": "genplug_hybrid.latent_diffusion",
     "LatentDiffusionConfig": "genplug_hybrid.latent_diffusion",
 }
