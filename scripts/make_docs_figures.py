@@ -41,6 +41,7 @@ FIGURES = ROOT / "docs" / "figures"
 #: Per architecture: the options that pick its sampler (none: the model's own procedure).
 SAMPLING: dict[str, list[str]] = {
     "diffusion": ["--sampler", "ddim", "--steps", "50"],
+    "dit": ["--sampler", "ddim", "--steps", "50"],
     "transformer": ["--sampler", "ancestral"],
     "transformer-text": ["--prompt", "Zoe had a"],
 }

@@ -30,7 +30,7 @@ import genplug
 from genplug.validators import fraction, in_range, shape
 from genplug_autoregressive.samplers import Ancestral
 
-__all__ = ["KVCache", "Transformer", "TransformerConfig", "TransformerTrainOptions"]
+__all__ = ["Block", "KVCache", "Transformer", "TransformerConfig", "TransformerTrainOptions"]
 
 #: One ``(keys, values)`` pair per layer, each ``(B, nh, L, hs)`` for the ``L`` positions seen.
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -78,12 +78,17 @@ class TransformerTrainOptions:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool) -> None:
+    """Multi-head self-attention; ``causal=False`` lets every position see every other (a
+    DiT's patches, genplug-hybrid's ``dit``)."""
+
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool, causal: bool = True
+    ) -> None:
         super().__init__()
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # key, query, value for all heads at once
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
-        self.n_head, self.attn_dropout = n_head, attn_dropout
+        self.n_head, self.attn_dropout, self.causal = n_head, attn_dropout, causal
 
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -94,7 +99,9 @@ class CausalSelfAttention(nn.Module):
         if past is not None:
             k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)  # (B, nh, L + T, hs)
         L = k.size(2) - T
-        if L == 0:
+        if not self.causal:
+            mask, causal = None, False  # every query sees every key
+        elif L == 0:
             mask, causal = None, True
         elif T == 1:
             mask, causal = None, False  # one new query may see every position
@@ -120,19 +127,39 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x)).
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool) -> None:
+    ``causal=False`` makes the attention bidirectional. ``modulation`` (``(B, 6, C)``, one
+    row each of shift, scale and gate for the attention, then for the MLP) is DiT's adaptive
+    LayerNorm: x + gate_1 * attn(ln(x) * (1 + scale_1) + shift_1), and the same for the MLP
+    with the other three (Peebles & Xie, "Scalable Diffusion Models with Transformers",
+    2023, arXiv:2212.09748). Modulation rows that are zero leave the LayerNorms as they are
+    and gate both branches off.
+    """
+
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float, attn_dropout: float, bias: bool, causal: bool = True
+    ) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout, attn_dropout, bias)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, attn_dropout, bias, causal)
         self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = MLP(n_embd, dropout, bias)
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None):
-        a, present = self.attn(self.ln_1(x), past)
-        x = x + a
-        return x + self.mlp(self.ln_2(x)), present
+    def forward(
+        self,
+        x: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        modulation: torch.Tensor | None = None,
+    ):
+        if modulation is None:
+            a, present = self.attn(self.ln_1(x), past)
+            x = x + a
+            return x + self.mlp(self.ln_2(x)), present
+        shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = modulation[:, :, None].unbind(1)  # each (B, 1, C)
+        a, present = self.attn(self.ln_1(x) * (1 + scale_1) + shift_1, past)
+        x = x + gate_1 * a
+        return x + gate_2 * self.mlp(self.ln_2(x) * (1 + scale_2) + shift_2), present
 
 
 class Transformer(genplug.Model):

@@ -233,8 +233,14 @@ class DiffusionModel(genplug.Model):
         betas = schedules.betas(config.schedule, config.num_train_timesteps, config.beta_start, config.beta_end)
         # derived from the config, so not saved with the weights
         self.register_buffer("alphas_cumprod", schedules.alphas_cumprod(betas), persistent=False)
+        self.net = self.build_net(config)
+
+    def build_net(self, config: DiffusionConfig) -> torch.nn.Module:
+        """The network behind :meth:`predict`: ``net(x_t, t)`` or ``net(x_t, t, label)`` gives
+        ε or v of ``x_t``'s shape, the label ``classes`` being the null label. A subclass
+        composes another network in by overriding this (genplug-hybrid's ``dit``: a transformer)."""
         if config.resolved_denoiser == "unet":
-            self.net: torch.nn.Module = UNet(
+            return UNet(
                 in_channels=config.data_shape[0],
                 channels=config.channels,
                 mults=config.channel_mults,
@@ -243,8 +249,7 @@ class DiffusionModel(genplug.Model):
                 dropout=config.dropout,
                 classes=config.classes,
             )
-        else:
-            self.net = MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks, config.classes)
+        return MLPDenoiser(math.prod(config.data_shape), config.hidden, config.mlp_blocks, config.classes)
 
     @property
     def conditions(self) -> dict[str, genplug.Condition]:

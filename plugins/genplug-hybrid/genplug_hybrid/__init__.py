@@ -13,6 +13,9 @@ VQ-VAE of genplug-vae, frozen, with a transformer prior of genplug-autoregressiv
 :class:`VAEGANTrainOptions`): the VAE of genplug-vae whose decoder is also trained against
 the discriminator of genplug-gan.
 
+``dit`` (:class:`DiT`, configured by :class:`DiTConfig`): genplug-diffusion's diffusion
+model with a transformer denoiser over patches, built from genplug-autoregressive's blocks.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
@@ -33,6 +36,8 @@ _LAZY = {
     "VAEGAN": "genplug_hybrid.vae_gan",
     "VAEGANConfig": "genplug_hybrid.vae_gan",
     "VAEGANTrainOptions": "genplug_hybrid.vae_gan",
+    "DiT": "genplug_hybrid.dit",
+    "DiTConfig": "genplug_hybrid.dit",
 }
 
 __all__ = sorted(_LAZY)

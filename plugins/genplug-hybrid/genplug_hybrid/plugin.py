@@ -57,3 +57,14 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             default_weights="genplug_hybrid:packaged/vae-gan",
         )
     )
+    register(
+        genplug.ArchitectureSpec(
+            name="dit",
+            family="hybrid",
+            description="a diffusion model (genplug-diffusion) whose denoiser is a transformer over patches built "
+            "from genplug-autoregressive's blocks, with adaLN-Zero; samplers ddpm, ddim, dpm-solver++, unipc",
+            model="genplug_hybrid.dit:DiT",
+            provides=("generator",),
+            default_weights="genplug_hybrid:packaged/dit",
+        )
+    )
