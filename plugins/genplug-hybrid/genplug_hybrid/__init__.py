@@ -3,6 +3,9 @@
 ``latent-diffusion`` (:class:`LatentDiffusion`, configured by :class:`LatentDiffusionConfig`):
 the VAE of genplug-vae, frozen, with a diffusion prior of genplug-diffusion on its latents.
 
+``vq-transformer`` (:class:`VQTransformer`, configured by :class:`VQTransformerConfig`):
+the VQ-VAE of genplug-vae, frozen, with genplug-autoregressive's transformer over its codes.
+
 Importing this package does not import torch; the names below load on first use.
 """
 
