@@ -109,11 +109,11 @@ def info(name: str) -> None:
         click.echo("  config fields (--config KEY=VALUE):")
         _fields(cls.config_class)
         options = getattr(cls, "train_options_class", None)
-        if options is not None:
+        if attrs.has(options):  # a property (a composite's: its prior's options) says nothing on the class
             click.echo("  training options (--train-option KEY=VALUE):")
             _fields(options)
         defaults = getattr(cls, "train_defaults", None)
-        if defaults:
+        if isinstance(defaults, dict) and defaults:
             click.echo(f"  training defaults: {', '.join(f'{k}={v}' for k, v in defaults.items())}")
         compatible = []
         for s in reg.samplers.values():

@@ -27,6 +27,17 @@ def register_architectures(register: Callable[[Any], None]) -> None:
     )
     register(
         genplug.ArchitectureSpec(
+            name="vae-flow-prior",
+            family="hybrid",
+            description="a VAE (genplug-vae) whose prior p(z) is a neural spline flow (genplug-flow), trained "
+            "jointly on the ELBO; ELBO and IWAE bounds",
+            model="genplug_hybrid.vae_flow_prior:VAEFlowPrior",
+            provides=("generator", "encoder"),
+            default_weights="genplug_hybrid:packaged/vae-flow-prior",
+        )
+    )
+    register(
+        genplug.ArchitectureSpec(
             name="vq-transformer",
             family="hybrid",
             description="a transformer prior (genplug-autoregressive) over the codes of a VQ-VAE (genplug-vae); "

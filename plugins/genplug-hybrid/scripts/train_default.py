@@ -65,9 +65,9 @@ STAGE1 = {"steps": 30000, "batch_size": 128, "lr": 1e-3, "seed": 0, "ema": 0.999
 # Stage 2: the same hybrid, its prior conditioned on the digit.
 CONFIG = {
     **STAGE1_CONFIG,
-    "prior": {**PRIOR, "classes": 10, "label_dropout": 0.2, "guidance": 2.0},
+    "prior": {**PRIOR, "classes": 10, "label_dropout": 0.3, "guidance": 2.0},
 }
-TRAIN = {"steps": 3000, "batch_size": 128, "lr": 1e-3, "seed": 0, "ema": 0.999, "checkpoint_every": 1000}
+TRAIN = {"steps": 10000, "batch_size": 128, "lr": 1e-3, "seed": 0, "ema": 0.999, "checkpoint_every": 1000}
 
 
 def sha256(path: Path) -> str:
@@ -133,6 +133,10 @@ def main() -> None:
         shutil.copyfile(out / "config.json", WEIGHTS / "config.json")
         for part in ("encoder", "prior"):
             shutil.copytree(out / part, WEIGHTS / part)
+        # genplug.train's record of stage 2 with this script's CPU time: `genplug compare` reads it
+        trained = json.loads((out / "training.json").read_text())
+        extra = {k: record[k] for k in ("stage1", "wall_seconds", "cpu_seconds")}
+        (WEIGHTS / "training.json").write_text(json.dumps({**trained, **extra}, indent=2) + "\n")
     print(json.dumps({k: record[k] for k in ("threads", "wall_seconds", "cpu_seconds", "encoder_sha256")}))
 
 
