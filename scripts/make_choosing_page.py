@@ -82,6 +82,13 @@ WHEN: dict[str, str] = {
         "text."
     ),
     "other": "An architecture of its own kind; see its plugin's README.",
+    "vq-transformer": (
+        "A hybrid composes parts of other families: here a transformer prior over the discrete "
+        "codes of a VQ-VAE. Sampling draws one code per network call (16 for an 8x8 digit, not "
+        "one per pixel) with the autoregressive family's decoding samplers, then one decoder "
+        "pass; the likelihood is a bound (the ELBO of the codes' point-mass posterior). Pick it "
+        "for an autoregressive model of a compressed image, steered by top-k or top-p."
+    ),
     "vae-flow-prior": (
         "A hybrid composes parts of other families: here a VAE whose prior is a normalizing flow "
         "over its latents, trained with it on one bound. Sampling runs the flow's inverse (one "

@@ -30,9 +30,9 @@ def register_architectures(register: Callable[[Any], None]) -> None:
             name="vq-vae",
             family="vae",
             description="vector-quantised VAE: a grid of discrete codes from an EMA codebook with dead-code "
-            "restarts, straight-through gradients; a uniform prior over codes (vq-transformer learns one)",
+            "restarts, straight-through gradients; an encoder (vq-transformer learns a prior over its codes)",
             model="genplug_vae.vq_vae:VQVAE",
-            provides=("encoder", "generator"),
+            provides=("encoder",),  # its sample() decodes uniform codes: not a generator to compare
             default_weights="genplug_vae:vq_weights",  # digits, by scripts/train_vq_vae.py
         )
     )

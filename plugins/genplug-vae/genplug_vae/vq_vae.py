@@ -39,9 +39,9 @@ Codebook usage is measured by the perplexity exp(H(p)) of the code histogram p: 
 every code is used equally often, 1 when one code takes everything. ``loss`` reports it
 for each batch; :meth:`VQVAE.usage` for a whole data set.
 
-As a generator, the model has the uniform prior p(codes) = K^-(h w) of the paper (its
-``sample`` decodes uniformly drawn codes, and is not meant to look like data; a prior
-learned on the codes, such as genplug-hybrid's ``vq-transformer``, is). With a point-mass
+The model is registered as an encoder. Its own prior is the uniform p(codes) = K^-(h w)
+of the paper: its ``sample`` decodes uniformly drawn codes, for inspection, and does not
+look like data; a prior learned on the codes (genplug-hybrid's ``vq-transformer``) does. With a point-mass
 posterior at the encoder's codes z*, the ELBO is log p(x | z*) + log p(z*) (the posterior's
 entropy is 0), a lower bound on log p(x) since p(x) >= p(z*) p(x | z*): ``log_prob``
 reports it with the uniform prior, log p(x | z*) - h w log K.
