@@ -63,6 +63,12 @@ WHEN: dict[str, str] = {
         "diffusion's quality at a fraction of its sampling cost, or to put a strong prior on "
         "an existing latent space."
     ),
+    "dit": (  # an architecture's own paragraph, where its family's does not describe it
+        "A DiT is a diffusion model whose denoiser is a transformer over image patches instead "
+        "of a UNet: sampling runs it once per sampler step, as pixel diffusion does, and the "
+        "likelihood is the same bound. Pick it to study or scale the transformer backbone; on "
+        "small images the UNet's convolutions may learn faster."
+    ),
     "gan": (
         "A GAN samples with one pass of its generator, trained against a discriminator; it has "
         "no likelihood and no encoder, and its training needs watching (mode collapse). Pick it "
@@ -210,7 +216,7 @@ def paragraph(row: dict[str, Any], f: dict[str, Any], rows: list[dict[str, Any]]
     family = f["family"]
     page = ROOT / "docs" / "families" / f"{family}.md"
     link = f" ([the {family} page](families/{family}.md))" if page.exists() else ""
-    lines = [f"### `{name}`: {family}{link}", "", WHEN.get(family, WHEN["other"]), ""]
+    lines = [f"### `{name}`: {family}{link}", "", WHEN.get(name, WHEN.get(family, WHEN["other"])), ""]
     if "error" in row:
         return [*lines, f"`genplug compare` could not score it: {row['error']}", ""]
     ok = [r for r in rows if "error" not in r and r.get("fd_ratio") is not None]
