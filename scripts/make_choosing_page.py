@@ -64,6 +64,12 @@ WHEN: dict[str, str] = {
         "diffusion's quality at a fraction of its sampling cost, or to put a strong prior on "
         "an existing latent space."
     ),
+    "dit": (  # an architecture's own paragraph, where its family's does not describe it
+        "A DiT is a diffusion model whose denoiser is a transformer over image patches instead "
+        "of a UNet: sampling runs it once per sampler step, as pixel diffusion does, and the "
+        "likelihood is the same bound. Pick it to study or scale the transformer backbone; on "
+        "small images the UNet's convolutions may learn faster."
+    ),
     "gan": (
         "A GAN samples with one pass of its generator, trained against a discriminator; it has "
         "no likelihood and no encoder, and its training needs watching (mode collapse). Pick it "
