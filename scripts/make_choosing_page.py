@@ -95,6 +95,12 @@ WHEN: dict[str, str] = {
         "pass; the likelihood is a bound (the ELBO of the codes' point-mass posterior). Pick it "
         "for an autoregressive model of a compressed image, steered by top-k or top-p."
     ),
+    "vae-gan": (
+        "A hybrid composes parts of other families: here a VAE whose decoder is also trained "
+        "against a GAN's discriminator. It samples as fast as a VAE (one decoder pass), keeps the "
+        "VAE's encoder and its bound, and trades some of that bound for sharper samples. Pick it "
+        "for a VAE's latent space with samples closer to a GAN's."
+    ),
     "vae-flow-prior": (
         "A hybrid composes parts of other families: here a VAE whose prior is a normalizing flow "
         "over its latents, trained with it on one bound. Sampling runs the flow's inverse (one "
