@@ -81,11 +81,14 @@ def _training(ref: Any) -> str | None:
         record = read_json(resolve_reference(ref) / "training.json", what="training record")
     except GenplugError:
         return None
-    steps, seconds = record.get("steps"), record.get("seconds")
+    steps = record.get("steps")
     if steps is None:
         steps = (record.get("train_config") or {}).get("steps")
     text = f"{steps} steps" if isinstance(steps, int) else ""
-    if isinstance(seconds, (int, float)):
+    cpu, seconds = record.get("cpu_seconds"), record.get("seconds")
+    if isinstance(cpu, (int, float)):  # a training script's process CPU time: load does not inflate it
+        text += f", {cpu:.0f} CPU s"
+    elif isinstance(seconds, (int, float)):
         text += f", {seconds:.0f} s"
     return text or None
 

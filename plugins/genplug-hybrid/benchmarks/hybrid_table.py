@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 import genplug
+from genplug._compare import _training as _compare_training
 from genplug._compare import write_report  # what `genplug compare -o` writes
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,21 +78,9 @@ RECORDED: dict[str, str] = {
 
 
 def _training(name: str) -> str:
-    """Steps and time of the packaged weights: their training.json, else the README's figure."""
-    if name in RECORDED:
-        return RECORDED[name]
-    try:
-        folder = genplug.default_weights(name)
-    except genplug.GenplugError:
-        return "–"
-    record_file = folder / "training.json"
-    if record_file.exists():
-        record = json.loads(record_file.read_text())
-        steps = record.get("steps")
-        seconds = record.get("cpu_seconds", record.get("seconds"))
-        kind = "CPU s" if "cpu_seconds" in record else "s"
-        return f"{steps} steps, {seconds:.0f} {kind}" if isinstance(seconds, (int, float)) else f"{steps} steps"
-    return "–"
+    """Steps and time of the packaged weights: the README's figure where ``RECORDED`` has one,
+    else what ``genplug compare`` reads from their training.json."""
+    return RECORDED.get(name) or _compare_training(name) or "–"
 
 
 def _is_generator(name: str) -> bool:
