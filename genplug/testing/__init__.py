@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from genplug._lazy import lazy_attributes
 from genplug.testing._cases import Case, conformance_cases
-from genplug.testing._network import genplug_no_network, no_network
+from genplug.testing._network import genplug_no_network, no_network, run_genplug
 
 __all__ = [
     "Case",
@@ -54,6 +54,7 @@ __all__ = [
     "conformance_cases",
     "genplug_no_network",
     "no_network",
+    "run_genplug",
 ]
 
 _LAZY = {

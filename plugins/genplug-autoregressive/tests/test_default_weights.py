@@ -5,32 +5,12 @@ from Python and from ``genplug run`` with no network."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import genplug
-
-# Runs the CLI with every socket call refused (and the Hub client told it is offline).
-OFFLINE_CLI = """
-import sys
-from genplug.testing import no_network
-from genplug._cli import main
-sys.argv = ["genplug", *sys.argv[1:]]
-with no_network():
-    main()
-"""
-
-
-def _genplug_offline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", OFFLINE_CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+from genplug.testing import run_genplug
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +64,7 @@ def test_the_text_weights_continue_a_prompt_and_score_held_out_text_under_two_bi
 
 
 def test_genplug_run_writes_text_from_a_prompt_with_no_network(tmp_path):
-    result = _genplug_offline(
-        "run", "transformer-text", "-n", "3", "--prompt", "Mia said", "-o", "out.txt", cwd=tmp_path
-    )
+    result = run_genplug("run", "transformer-text", "-n", "3", "--prompt", "Mia said", "-o", "out.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = (tmp_path / "out.txt").read_text().splitlines()
     assert len(lines) == 3 and all(line.startswith("Mia said") and len(line) >= 64 for line in lines), lines

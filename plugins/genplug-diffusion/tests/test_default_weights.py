@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,25 +11,9 @@ import pytest
 import torch
 
 import genplug
+from genplug.testing import run_genplug
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "genplug_diffusion" / "weights"
-
-# Runs the CLI with every socket call refused (and the Hub client told it is offline).
-OFFLINE_CLI = """
-import sys
-from genplug.testing import no_network
-from genplug._cli import main
-sys.argv = ["genplug", *sys.argv[1:]]
-with no_network():
-    main()
-"""
-
-
-def _genplug_offline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", OFFLINE_CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +54,7 @@ def test_default_weights_bound_the_probability_of_the_discrete_digits(default):
 
 
 def test_genplug_run_writes_a_grid_with_no_network(tmp_path):
-    result = _genplug_offline("run", "diffusion", "-n", "4", "-o", "grid.png", cwd=tmp_path)
+    result = run_genplug("run", "diffusion", "-n", "4", "-o", "grid.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     from PIL import Image
 
@@ -82,7 +64,7 @@ def test_genplug_run_writes_a_grid_with_no_network(tmp_path):
 
 def test_genplug_run_takes_sampler_steps_and_seed(tmp_path, default):
     args = ("run", "diffusion", "-n", "3", "--sampler", "dpm-solver++", "--steps", "8", "--seed", "5")
-    result = _genplug_offline(*args, "-o", "x.npy", cwd=tmp_path)
+    result = run_genplug(*args, "-o", "x.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
     expected = genplug.sample(default, 3, sampler="dpm-solver++", steps=8, generator=torch.Generator().manual_seed(5))

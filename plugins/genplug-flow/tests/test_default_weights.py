@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import genplug
+from genplug.testing import run_genplug
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +32,6 @@ def test_the_default_weights_bound_the_test_digits_nll(default):
 
 
 def test_genplug_run_draws_a_grid_offline(tmp_path: Path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    result = subprocess.run(
-        [*command, "run", "glow", "-n", "64", "--seed", "0", "-o", "grid.png"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = run_genplug("run", "glow", "-n", "64", "--seed", "0", "-o", "grid.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "grid.png").stat().st_size > 0

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +10,12 @@ import torch
 from genplug_gan import GAN
 
 import genplug
+from genplug.testing import run_genplug
 
 
 @pytest.fixture(scope="module")
 def default() -> GAN:
     return genplug.load("gan")
-
-
-def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")  # the installed console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_the_default_weights_are_a_class_conditional_digits_generator(default: GAN) -> None:
@@ -36,10 +27,10 @@ def test_the_default_weights_are_a_class_conditional_digits_generator(default: G
 
 
 def test_genplug_run_draws_a_grid_and_a_label_offline(tmp_path: Path) -> None:
-    grid = _genplug("run", "gan", "-n", "64", "-o", "grid.png", cwd=tmp_path)
+    grid = run_genplug("run", "gan", "-n", "64", "-o", "grid.png", cwd=tmp_path)
     assert grid.returncode == 0, grid.stderr
     assert (tmp_path / "grid.png").stat().st_size > 0
-    threes = _genplug("run", "gan", "--label", "3", "-n", "8", "--seed", "1", "-o", "threes.npy", cwd=tmp_path)
+    threes = run_genplug("run", "gan", "--label", "3", "-n", "8", "--seed", "1", "-o", "threes.npy", cwd=tmp_path)
     assert threes.returncode == 0, threes.stderr
     expected = genplug.load("gan").sample(8, label=3, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(torch.from_numpy(np.load(tmp_path / "threes.npy")), expected, atol=1e-6)

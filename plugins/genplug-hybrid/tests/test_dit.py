@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from genplug_diffusion import DiffusionModel
 from genplug_hybrid import DiT, DiTConfig
 
 import genplug
-from genplug.testing import check_sampler
+from genplug.testing import check_sampler, run_genplug
 
 TINY = {"n_layer": 2, "n_head": 2, "n_embd": 16, "num_train_timesteps": 100, "levels": 17}
 CONDITIONAL = {**TINY, "classes": 3, "label_dropout": 0.1, "guidance": 2.0}
@@ -184,16 +182,6 @@ def test_save_and_load_round_trip(tmp_path: Path):
 
 PACKAGED = Path(__file__).resolve().parents[1] / "genplug_hybrid" / "packaged" / "dit"
 
-# Runs the CLI with every socket call refused (and the Hub client told it is offline).
-OFFLINE_CLI = """
-import sys
-from genplug.testing import no_network
-from genplug._cli import main
-sys.argv = ["genplug", *sys.argv[1:]]
-with no_network():
-    main()
-"""
-
 
 @pytest.fixture(scope="module")
 def packaged() -> DiT:
@@ -229,11 +217,8 @@ def test_the_packaged_weights_draw_the_digit_asked_for(packaged: DiT):
 
 
 def test_genplug_run_dit_works_offline(tmp_path: Path, packaged: DiT):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     args = ["run", "dit", "-n", "4", "--seed", "3", "-s", "unipc", "-k", "10", "--label", "7", "-o", "x.npy"]
-    result = subprocess.run(
-        [sys.executable, "-c", OFFLINE_CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
+    result = run_genplug(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     samples = torch.from_numpy(np.load(tmp_path / "x.npy"))
     g = torch.Generator().manual_seed(3)

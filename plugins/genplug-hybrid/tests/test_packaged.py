@@ -3,9 +3,6 @@ hybrid's own default weights and the offline CLI."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import torch
 from genplug_hybrid import LatentDiffusion
 
 import genplug
-from genplug.testing import conformance_cases
+from genplug.testing import conformance_cases, run_genplug
 
 
 @pytest.mark.parametrize("case", conformance_cases("genplug-hybrid"), ids=str)
@@ -88,21 +85,14 @@ def test_default_latents_are_standardised(default: LatentDiffusion):
     assert (u.std(0) - 1).abs().max() < 0.1
 
 
-def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")  # the installed console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_genplug_run_writes_a_grid_offline(tmp_path: Path, default: LatentDiffusion):
-    result = _genplug("run", "latent-diffusion", "-n", "4", "-o", "x.png", cwd=tmp_path)
+    result = run_genplug("run", "latent-diffusion", "-n", "4", "-o", "x.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     from PIL import Image
 
     with Image.open(tmp_path / "x.png") as img:
         assert img.mode == "L" and img.width > 16
-    raw = _genplug(
+    raw = run_genplug(
         "run", "latent-diffusion", "-n", "4", "--seed", "3", "-s", "ddim", "-k", "10", "-o", "x.npy", cwd=tmp_path
     )
     assert raw.returncode == 0, raw.stderr

@@ -4,9 +4,6 @@ the packaged weights and the offline CLI."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ import torch
 from genplug_hybrid import VAEGAN, VAEGANConfig
 
 import genplug
-from genplug.testing import check_architecture
+from genplug.testing import check_architecture, run_genplug
 
 TINY_VAE = {"latent_dim": 4, "hidden": 4, "downsamples": 1, "mlp_hidden": 16, "mlp_depth": 1}
 TINY_GAN = {"hidden": 4, "latent_dim": 1, "batch_norm": False, "spectral_norm": True}
@@ -225,15 +222,8 @@ def test_the_packaged_weights_are_a_vae_and_a_gan(packaged: VAEGAN):
     assert packaged.config.output == "mean" and set(packaged.conditions) == {"label"}
 
 
-def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")  # the installed console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_genplug_run_vae_gan_offline(tmp_path: Path, packaged: VAEGAN):
-    result = _genplug("run", "vae-gan", "-n", "4", "--seed", "3", "--label", "7", "-o", "x.npy", cwd=tmp_path)
+    result = run_genplug("run", "vae-gan", "-n", "4", "--seed", "3", "--label", "7", "-o", "x.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     import numpy as np
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import torch
 from genplug_hybrid import VQTransformer, VQTransformerConfig
 
 import genplug
-from genplug.testing import check_architecture
+from genplug.testing import check_architecture, run_genplug
 
 TINY_PRIOR = {"n_layer": 1, "n_head": 2, "n_embd": 16}
 
@@ -155,13 +152,6 @@ def test_conformance_kit_on_a_tiny_vq_vae(tmp_path: Path):
 # -- the packaged weights ------------------------------------------------------------------
 
 
-def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")  # the installed console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_the_packaged_weights_are_a_hybrid_folder_of_the_packaged_vq_vae_and_a_transformer():
     folder = genplug.default_weights("vq-transformer")
     assert folder.parent.name == "packaged" and folder.name == "vq-transformer"
@@ -177,7 +167,7 @@ def test_the_packaged_weights_are_a_hybrid_folder_of_the_packaged_vq_vae_and_a_t
 
 def test_genplug_run_vq_transformer_offline_with_a_decoding_sampler(tmp_path: Path):
     options = ("--sampler", "top-p", "--sampler-option", "p=0.9", "--label", "3", "--seed", "2")
-    raw = _genplug("run", "vq-transformer", "-n", "4", *options, "-o", "x.npy", cwd=tmp_path)  # a subprocess
+    raw = run_genplug("run", "vq-transformer", "-n", "4", *options, "-o", "x.npy", cwd=tmp_path)  # a subprocess
     assert raw.returncode == 0, raw.stderr
     import numpy as np
 

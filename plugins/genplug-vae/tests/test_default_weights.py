@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +9,12 @@ import torch
 from genplug_vae import VAE, latent_stats
 
 import genplug
+from genplug.testing import run_genplug
 
 
 @pytest.fixture(scope="module")
 def default() -> VAE:
     return genplug.load("vae")
-
-
-def _genplug(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    script = Path(sys.executable).with_name("genplug")  # the installed console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "genplug"]
-    command += args
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_default_weights_load_offline(default: VAE) -> None:
@@ -34,13 +24,13 @@ def test_default_weights_load_offline(default: VAE) -> None:
 
 
 def test_genplug_run_writes_a_grid_offline(tmp_path: Path) -> None:
-    result = _genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.png", cwd=tmp_path)
+    result = run_genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     from PIL import Image
 
     with Image.open(tmp_path / "x.png") as img:
         assert img.mode == "L" and img.width > 32
-    raw = _genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.npy", cwd=tmp_path)
+    raw = run_genplug("run", "vae", "-n", "4", "--seed", "1", "-o", "x.npy", cwd=tmp_path)
     assert raw.returncode == 0, raw.stderr
     import numpy as np
 
@@ -76,7 +66,7 @@ def test_default_samples_are_the_recorded_draws(default: VAE, label, recorded) -
 
 
 def test_genplug_run_interpolate_writes_a_strip(tmp_path: Path) -> None:
-    result = _genplug("run", "vae", "--interpolate", "-n", "6", "-o", "strip.npy", cwd=tmp_path)
+    result = run_genplug("run", "vae", "--interpolate", "-n", "6", "-o", "strip.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     import numpy as np
 
