@@ -103,3 +103,27 @@ def test_conformance_kit_catches_broken_models(monkeypatch):
 
     with no_network(), pytest.raises(AssertionError, match="network access"):
         socket.create_connection(("example.org", 80))
+
+
+def test_draw_labels_is_a_balanced_shuffled_set_from_the_seed():
+    label = genplug.Condition("class", classes=10)
+    labels = label.draw_labels(1000, generator=torch.Generator().manual_seed(0))
+    assert labels.dtype == torch.int64 and labels.shape == (1000,)
+    assert torch.bincount(labels, minlength=10).tolist() == [100] * 10
+    assert not torch.equal(labels, torch.arange(1000) % 10)  # shuffled, not in turn
+    again = label.draw_labels(1000, generator=torch.Generator().manual_seed(0))
+    other = label.draw_labels(1000, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(labels, again) and not torch.equal(labels, other)
+    counts = torch.bincount(label.draw_labels(25, generator=torch.Generator().manual_seed(0)), minlength=10)
+    assert sorted(counts.tolist()) == [2] * 5 + [3] * 5  # the remainder on five distinct classes
+    picked = {int(label.draw_labels(1, generator=torch.Generator().manual_seed(s))) for s in range(40)}
+    assert picked == set(range(10))  # one label: any class
+    assert label.draw_labels(0).shape == (0,)
+
+
+def test_draw_labels_needs_a_class_condition():
+    with pytest.raises(genplug.GenplugError, match="class condition"):
+        genplug.Condition("text").draw_labels(4)
+    with pytest.raises(genplug.GenplugError, match="class condition"):
+        genplug.Condition("class").draw_labels(4)
+

@@ -90,12 +90,13 @@ class Decoding:
     ) -> torch.Tensor:
         """``(n, *event_shape)`` int64 tokens, each sample starting with the ``(n, P)`` tokens
         of ``prompt`` when one is given. A class-conditional model given no label gets
-        labels drawn uniformly with ``generator``, as its own ``sample`` would."""
+        every class equally often in an order shuffled by ``generator``
+        (``genplug.Condition.draw_labels``), as its own ``sample`` would."""
         self.check(model)
         device = getattr(model, "device", torch.device("cpu"))
         for name, c in dict(getattr(model, "conditions", None) or {}).items():
             if c.kind == "class" and condition.get(name) is None:
-                condition[name] = torch.randint(0, c.classes, (n,), generator=generator, device=device)
+                condition[name] = c.draw_labels(n, generator=generator, device=device)
         T = int(model.sequence_length)
         tokens = torch.zeros(n, 0, dtype=torch.long, device=device) if prompt is None else prompt.long().to(device)
         if tokens.size(1) >= T:

@@ -113,3 +113,21 @@ def test_ancestral_decoding_of_the_bigram_draws_its_distribution(bigram):
     probs = bigram.log_prob(seqs).exp().detach()
     freq = torch.bincount((x * torch.tensor([9, 3, 1])).sum(1), minlength=27).float() / len(x)
     assert 0.5 * float((freq - probs).abs().sum()) < 0.05
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_without_a_label_every_class_is_asked_equally_often(name):
+    if "toy-bigram" not in genplug.registry().architectures:
+        pytest.skip("the test plugin genplug-toy is not installed")
+    model = genplug.create("toy-bigram", data_shape=(3,), vocab_size=3, classes=2)
+    asked = []
+    logits = model.next_token_logits
+
+    def spy(tokens, *, cache=None, label=None):
+        asked.append(label)
+        return logits(tokens, cache=cache, label=label)
+
+    model.next_token_logits = spy
+    genplug.get_sampler(name, model)(model, 40, generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(asked[0], minlength=2).tolist() == [20, 20]  # Condition.draw_labels
+    assert not torch.equal(asked[0], torch.arange(40) % 2)

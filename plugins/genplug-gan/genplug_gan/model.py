@@ -436,14 +436,14 @@ class GAN(genplug.Model):
         return {"label": genplug.Condition("class", classes=self.config.classes, description="the class to draw")}
 
     def _labels(self, label: Any, n: int, generator: torch.Generator | None) -> torch.Tensor | None:
-        """The labels to draw with: ``None`` for an unconditional model, uniform over the
-        classes when none is given, else the given ones, checked."""
+        """The labels to draw with: ``None`` for an unconditional model, when none is given
+        a balanced, shuffled set (``genplug.Condition.draw_labels``), else the given ones, checked."""
         if not self.config.classes:
             if label is not None:
                 raise GenplugError("model 'gan' is unconditional; it takes no label (train it with classes=N)")
             return None
         if label is None:
-            return torch.randint(0, self.config.classes, (n,), generator=generator, device=self.device)
+            return self.conditions["label"].draw_labels(n, generator=generator, device=self.device)
         label = torch.as_tensor(label, device=self.device).long().expand(n)
         if ((label < 0) | (label >= self.config.classes)).any():
             raise GenplugError(f"label must be in 0..{self.config.classes - 1}, got {sorted(set(label.tolist()))}")

@@ -212,6 +212,15 @@ def test_minibatch_std_lets_the_discriminator_see_a_batch_without_variety():
     assert torch.allclose(plain.discriminator(x, y)[:1], plain.discriminator(x[:1].expand(8, -1, -1, -1), y)[:1])
 
 
+def test_without_a_label_every_class_is_drawn_equally_often():
+    model = GAN(GANConfig(**POINTS, classes=4))
+    seen = []
+    model.generator.register_forward_pre_hook(lambda m, args: seen.append(args[1]))
+    model.sample(40, generator=g(0))
+    assert torch.bincount(seen[0], minlength=4).tolist() == [10] * 4  # Condition.draw_labels
+    assert not torch.equal(seen[0], torch.arange(40) % 4)
+
+
 def test_an_unconditional_model_refuses_a_label():
     model = GAN(GANConfig(**POINTS))
     with pytest.raises(genplug.GenplugError, match="unconditional"):

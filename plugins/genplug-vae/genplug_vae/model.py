@@ -17,7 +17,8 @@ a one-hot vector: q(z | x, y) and p(x | z, y), so ``sample(n, label=3)`` draws t
 ``label_dropout`` replaces a fraction of the training labels by the null label (all zeros),
 so the same networks also work without a label: ``encode(x)`` and ``decode(z)`` without
 one use the null label (as a hybrid's frozen encoder does). Without a label, ``sample``
-draws the label uniformly from the classes (the model's marginal p(x) = Σ_y p(y) p(x | y))
+draws the labels uniformly from the classes, stratified (``genplug.Condition.draw_labels``:
+every class equally often, shuffled), to sample the model's marginal p(x) = Σ_y p(y) p(x | y)
 and ``log_prob`` bounds that mixture: log Σ_y p(y) exp(bound_y) ≤ log p(x).
 
 Training maximises the beta-weighted ELBO, E_q[log p(x | z)] - beta_t KL, where beta_t
@@ -347,7 +348,7 @@ class VAE(genplug.Model):
                 but, on digits, with a much higher FD (see the README). ``None`` uses
                 ``config.output`` (``"draw"`` by default).
             label: a conditional VAE's class (one int, or one per sample); ``None`` draws
-                the labels uniformly from the classes (after z, from ``generator``).
+                every class equally often in a shuffled order (after z, from ``generator``).
 
         Returns:
             ``(n, *data_shape)`` in data space.
@@ -358,9 +359,8 @@ class VAE(genplug.Model):
         label = self.labels(label, n)
         dtype = next(self.parameters()).dtype
         z = temperature * torch.randn((n, self.config.latent_dim), generator=generator, device=self.device, dtype=dtype)
-        if self.config.classes and label is None:  # the marginal: y uniform over the classes
-            source = generator.device if generator is not None else self.device
-            label = torch.randint(0, self.config.classes, (n,), generator=generator, device=source).to(self.device)
+        if self.config.classes and label is None:  # the marginal: y uniform over the classes, stratified
+            label = self.conditions["label"].draw_labels(n, generator=generator, device=self.device)
         if output == "mean":
             return self.decode(z, label=label)
         return self.decode_sample(z, generator=generator, label=label)

@@ -85,7 +85,7 @@ class ToyBigram(genplug.Model):
 
     def sample(self, n, *, generator=None, label=None):
         if self.config.classes and label is None:
-            label = torch.randint(0, self.config.classes, (n,), generator=generator, device=self.device)
+            label = self.conditions["label"].draw_labels(n, generator=generator, device=self.device)
         tokens = torch.zeros(n, 0, dtype=torch.long, device=self.device)
         logits, cache = self.next_token_logits(tokens, label=label)
         for _ in range(self.sequence_length):
