@@ -126,4 +126,3 @@ def test_draw_labels_needs_a_class_condition():
         genplug.Condition("text").draw_labels(4)
     with pytest.raises(genplug.GenplugError, match="class condition"):
         genplug.Condition("class").draw_labels(4)
-
