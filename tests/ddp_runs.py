@@ -71,6 +71,13 @@ def main(out: Path) -> None:
     model = genplug.train(gan, "moons", gan_config, out=out / "gan", progress=False)
     report["gan"] = _same_everywhere(model)
 
+    # 5. buffers trained outside the optimizer: the VQ-VAE's EMA codebook, with restarts
+    torch.manual_seed(0)
+    vq = genplug.create("vq-vae", hidden=4, embedding_dim=3, num_codes=8, restart_threshold=1.0)
+    vq_config = {"steps": 6, "batch_size": 16, "lr": 1e-3, "checkpoint_every": 6}
+    model = genplug.train(vq, "digits", vq_config, out=out / "vq-vae", progress=False)
+    report["vq-vae"] = _same_everywhere(model)
+
     if dist.get_rank() == 0:
         (out / "report.json").write_text(json.dumps(report))
 

@@ -1,7 +1,7 @@
 """Two processes on CPU (gloo) under torchrun train as one process with the same global batch does.
 
 One launch of ``tests/ddp_runs.py``: the ``genplug train`` command, then resume,
-micro-batches, the VAE and the GAN in one group.
+micro-batches, the VAE, the GAN and the VQ-VAE in one group.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_two_processes_give_the_weights_of_one_with_the_same_global_batch(runs):
 def test_every_process_ends_with_the_same_weights(runs):
     report = json.loads((runs / "report.json").read_text())
     assert report["world"] == 2
-    for name in ("toy-resumed", "toy-accumulate", "vae", "gan"):
+    for name in ("toy-resumed", "toy-accumulate", "vae", "gan", "vq-vae"):  # vq-vae: its EMA codebook too
         assert report[name] == [0.0, 0.0], name
 
 

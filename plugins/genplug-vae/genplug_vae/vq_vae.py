@@ -174,6 +174,10 @@ def conv_decoder(latent: int, hidden: int, downsamples: int, res_blocks: int, ou
 class Codebook(nn.Module):
     """K code vectors of dimension D, learned by EMA of the vectors assigned to them.
 
+    Under ``torchrun`` the counts and sums of each step are summed over the processes (the
+    global batch's), and restarted codes take rank 0's picks, so every process keeps the
+    same codebook (``tests/test_distributed.py``).
+
     Arguments:
         num_codes: K.
         dim: D.
@@ -205,8 +209,12 @@ class Codebook(nn.Module):
         assigned to ``codes`` ``(M,)``."""
         z = z.to(self.embedding.dtype)
         onehot = F.one_hot(codes, self.num_codes).to(z.dtype)  # (M, K)
-        self.cluster_size.lerp_(onehot.sum(0), 1 - self.decay)  # N <- gamma N + (1 - gamma) n
-        self.embed_sum.lerp_(onehot.T @ z, 1 - self.decay)  # m <- gamma m + (1 - gamma) sum z
+        counts, sums = onehot.sum(0), onehot.T @ z  # n, (K,); sum z, (K, D)
+        if _world() > 1:  # under torchrun: the global batch's, so every process keeps the same codes
+            torch.distributed.all_reduce(counts)
+            torch.distributed.all_reduce(sums)
+        self.cluster_size.lerp_(counts, 1 - self.decay)  # N <- gamma N + (1 - gamma) n
+        self.embed_sum.lerp_(sums, 1 - self.decay)  # m <- gamma m + (1 - gamma) sum z
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.epsilon) / (total + self.num_codes * self.epsilon) * total
         self.embedding.copy_(self.embed_sum / smoothed[:, None])
@@ -221,10 +229,18 @@ class Codebook(nn.Module):
         source = generator.device if generator is not None else z.device
         rows = torch.randint(0, len(z), (len(dead),), generator=generator, device=source).to(z.device)
         picked = z[rows].to(self.embedding.dtype)
+        if _world() > 1:  # the same dead codes everywhere (the counts are shared); rank 0's picks
+            torch.distributed.broadcast(picked, 0)
         self.embedding[dead] = picked
         self.cluster_size[dead] = self.restart_threshold
         self.embed_sum[dead] = picked * self.restart_threshold
         return len(dead)
+
+
+def _world() -> int:
+    """The number of training processes (1 outside torchrun)."""
+    ready = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_world_size() if ready else 1
 
 
 def perplexity(codes: torch.Tensor, num_codes: int) -> float:
