@@ -40,7 +40,7 @@ PACKAGED = HERE.parent / "genplug_hybrid" / "packaged" / "vae-gan"
 CONFIG = {"gan": DEFAULT_GAN, "output": "mean"}
 #: VAEGANTrainOptions: the decoder's adversarial loss (hinge) and feature matching.
 OPTIONS = {"adversarial_weight": 10.0, "feature_weight": 0.0, "loss": "hinge", "d_lr_ratio": 2.0, "beta1": 0.5}
-TRAIN = {"steps": 4000, "batch_size": 64, "lr": 2e-4, "ema": 0.999, "seed": 0, "checkpoint_every": 500}
+TRAIN = {"steps": 6000, "batch_size": 64, "lr": 2e-4, "ema": 0.999, "seed": 0, "checkpoint_every": 500}
 
 
 def packaged_vae() -> genplug.Model:
