@@ -86,7 +86,7 @@ def trace(name: str, steps: int, batch: int, dtype: torch.dtype) -> None:
             loss = nll(model, train[idx], is_zuko)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         if step & (step - 1) == 0 or step % 50 == 0 or step == steps:  # powers of 2 and every 50
             print(f"{step:6d}  {init_difference(ours, theirs):.1e}  {abs(losses[0] - losses[1]):.1e}", flush=True)
 
