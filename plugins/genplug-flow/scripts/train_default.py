@@ -7,7 +7,9 @@ model folder (``config.json``, ``model.safetensors``) into ``genplug_flow/weight
 prints the wall and CPU time and the test bits per dimension (the uniform-dequantisation
 ELBO and the IWAE-16 bound, upper bounds on the discrete NLL); the README records them.
 FD comes from ``genplug eval glow -n 1000``. The same seed gives the same weights on the
-same machine and torch build.
+same machine and torch build. The options change the recipe for an experiment (use
+``--no-copy --out runs/NAME`` with them); without options it is the recipe of the
+packaged weights.
 """
 
 from __future__ import annotations
@@ -48,19 +50,23 @@ def main() -> None:
     parser.add_argument("--out", default="runs/glow-digits-default", help="run folder")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="training steps")
+    parser.add_argument("--hidden", type=int, default=CONFIG["hidden"], help="coupling networks' channels")
+    parser.add_argument("--dequantization", default="uniform", choices=("uniform", "variational"), help="q(u | x)")
+    parser.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
     parser.add_argument("--no-copy", action="store_true", help="do not copy the result into genplug_flow/weights")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    train = {**TRAIN, "steps": args.steps}
+    config = {**CONFIG, "hidden": args.hidden, "dequantization": args.dequantization}
+    train = {**TRAIN, "steps": args.steps, "warmup_steps": args.warmup_steps}
     torch.manual_seed(train["seed"])  # the initial weights, as `genplug train --seed` does
-    model = genplug.create("glow", **CONFIG)
+    model = genplug.create("glow", **config)
     wall, cpu = time.perf_counter(), time.process_time()
     genplug.train(model, "digits", genplug.TrainConfig(**train), out=args.out, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     model = genplug.load(args.out)  # the final (EMA) weights, as they ship
     record = {
-        "config": CONFIG,
+        "config": config,
         "train": train,
         "threads": args.threads,
         "wall_seconds": round(wall, 1),
