@@ -96,6 +96,18 @@ def test_one_training_step_moves_the_prediction_off_zero():
     assert model.net.modulation[0][1].weight.abs().max() > 0  # the gates opened
 
 
+def test_the_training_options_reach_adamw_and_bad_ones_are_refused():
+    model = make(**TINY)
+    (default,) = model.configure_optimizers(genplug.TrainConfig(lr=2e-3)).values()
+    assert default.defaults["betas"] == (0.9, 0.95) and default.defaults["weight_decay"] == 0.0  # the recipe's
+    config = genplug.TrainConfig(lr=2e-3, options={"beta2": 0.99, "weight_decay": 0.1})
+    (adamw,) = model.configure_optimizers(config).values()
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["lr"] == 2e-3
+    assert adamw.defaults["betas"] == (0.9, 0.99) and adamw.defaults["weight_decay"] == 0.1
+    with pytest.raises(genplug.GenplugError, match=r"beta2 must be a number in \[0.0, 1.0\), got 1.0"):
+        model.configure_optimizers(genplug.TrainConfig(options={"beta2": 1.0}))
+
+
 def test_the_label_changes_the_prediction_and_none_is_the_null_label():
     model = redrawn(make(**CONDITIONAL))
     x, t = inputs()
