@@ -13,7 +13,8 @@ thread, alternating the two so that a change in the machine's load hits both:
   steps each;
 - samples per second of ``genplug.sample`` with DDIM, 50 steps (the default), 100 samples.
 
-It prints one JSON object; the ratios are DiT / UNet.
+It prints one JSON object; the ratios are DiT / UNet. ``--variant patch_size=1`` adds a
+DiT with that change to its config (repeatable), measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="training steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the models")
     parser.add_argument("--samples", type=int, default=100, help="samples per sampling round")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE", help="another DiT")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -81,6 +83,9 @@ def main() -> None:
     data, labels = digits.x[:128], digits.y[:128]
     torch.manual_seed(0)
     models = {"unet": genplug.create("diffusion", **UNET), "dit": genplug.create("dit", **dit_config())}
+    for variant in args.variant:
+        key, _, value = variant.partition("=")
+        models[f"dit[{variant}]"] = genplug.create("dit", **{**dit_config(), key: json.loads(value)})
     train: dict[str, list[float]] = {name: [] for name in models}
     sample: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.rounds):
@@ -97,6 +102,11 @@ def main() -> None:
         key: round(result[key]["dit"] / result[key]["unet"], 3)
         for key in ("parameters", "train_step_cpu_seconds", "samples_per_cpu_second_ddim50")
     }
+    for name in list(models)[2:]:
+        result[f"ratios_{name}_over_unet"] = {
+            key: round(result[key][name] / result[key]["unet"], 3)
+            for key in ("parameters", "train_step_cpu_seconds", "samples_per_cpu_second_ddim50")
+        }
     print(json.dumps(result, indent=2))
 
 

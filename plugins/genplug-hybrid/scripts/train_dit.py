@@ -2,16 +2,27 @@
 
     OMP_NUM_THREADS=1 python plugins/genplug-hybrid/scripts/train_dit.py --out runs/dit-digits --install
 
-trains the class-conditional DiT of ``CONFIG`` with ``TRAIN``: the budget of the packaged
-UNet diffusion model (genplug-diffusion's ``scripts/train_default.py``: 6000 steps of 128
-digits, EMA 0.999), its labels with a fifth of them dropped to the null label (for
-classifier-free guidance, as genplug-diffusion's ``train_conditional.py``), and a warm-up
-and cosine decay of the learning rate, which the transformer needs at 1e-3. The run goes
-to ``--out`` through :func:`genplug.train` (checkpoints, ``metrics.jsonl``,
-``training.json``); this script adds ``cpu_seconds`` (the process's CPU time) and
-``wall_seconds`` to ``training.json``. ``--install`` copies ``config.json``,
-``model.safetensors`` and ``training.json`` into ``genplug_hybrid/packaged/dit/``. The same
-seed gives the same weights on the same machine and torch build.
+trains in two stages, as genplug-diffusion's ``scripts/train_default.py`` trains the
+packaged UNet:
+
+1. the unconditional DiT (``STAGE1_CONFIG``, ``STAGE1``), from scratch, into ``OUT/stage1``;
+2. the class-conditional DiT (``CONFIG``) starts from stage 1's (EMA) weights (a label
+   embedding added to the time embedding; its null label starts at zero, so the
+   unconditional prediction starts as it was) and trains ``TRAIN`` with the digits' labels,
+   a fifth of them dropped to the null label (for classifier-free guidance).
+
+Each stage goes through :func:`genplug.train` (checkpoints, ``metrics.jsonl``,
+``training.json``). This script adds to stage 2's ``training.json`` both stages' steps,
+``cpu_seconds`` (the process's CPU time) and ``wall_seconds``. ``--install`` copies
+``config.json``, ``model.safetensors`` and ``training.json`` into
+``genplug_hybrid/packaged/dit/``. The same seed gives the same weights on the same machine
+and torch build.
+
+``--init FOLDER`` skips stage 1 and starts stage 2 from a folder holding its result (such
+as an earlier run's ``OUT/stage1``; its recorded CPU and wall seconds are added to this
+run's). ``--config KEY=VALUE`` and ``--train KEY=VALUE`` change one field of both stages
+(the model's or the training's; ``--train beta2=0.95`` sets the optimizer option); the
+recipe's measurements in the README were run that way.
 """
 
 from __future__ import annotations
@@ -21,16 +32,19 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 import genplug
 
 PACKAGED = Path(__file__).resolve().parents[1] / "genplug_hybrid" / "packaged" / "dit"
 
-#: The model: 8x8 digits in 2x2 patches (16 tokens), 6 blocks of width 80 (DiTConfig's defaults):
-#: 729,124 parameters; the UNet of train_default.py has 651,041 (652,449 class-conditional).
-CONFIG = {
+#: Stage 1: the unconditional DiT: 8x8 digits in 2x2 patches (16 tokens), 6 blocks of width 80
+#: (DiTConfig's defaults): 728,244 parameters (729,124 with the label embedding); the UNet of
+#: genplug-diffusion's train_default.py has 651,041 (652,449 class-conditional).
+STAGE1_CONFIG: dict[str, Any] = {
     "data_shape": (1, 8, 8),
     "patch_size": 2,
     "n_layer": 6,
@@ -38,42 +52,118 @@ CONFIG = {
     "n_embd": 80,
     "schedule": "cosine",  # the UNet's schedule and ε-prediction
     "levels": 17,  # the digits' 17 values (log_prob only)
+}
+STAGE1: dict[str, Any] = {
+    "steps": 3000,
+    "batch_size": 128,
+    "lr": 2e-3,
+    "ema": 0.999,
+    "schedule": "cosine",
+    "warmup_steps": 100,
+    "seed": 0,
+    "checkpoint_every": 1000,
+    "options": {"beta2": 0.95, "weight_decay": 0.0},  # DiTTrainOptions: AdamW's second beta, no weight decay
+}
+
+#: Stage 2, the packaged model: the same network, class-conditional.
+CONFIG: dict[str, Any] = {
+    **STAGE1_CONFIG,
     "classes": 10,  # `label`, the digit
     "label_dropout": 0.2,  # a fifth of the labels become the null label: the unconditional model
     "guidance": 2.0,  # the default guidance scale with a label (sampling only)
 }
-TRAIN = {
-    "steps": 6000,
-    "batch_size": 128,
-    "lr": 1e-3,
-    "ema": 0.999,
-    "schedule": "cosine",
-    "warmup_steps": 200,
-    "seed": 0,
-    "checkpoint_every": 1000,
-}
+TRAIN: dict[str, Any] = {**STAGE1, "steps": 1000, "lr": 1e-3, "warmup_steps": 50, "checkpoint_every": 500}
+
+OPTIONS = ("beta2", "weight_decay")  # DiTTrainOptions' fields, set through --train
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as a dict, each value read as JSON when it can be."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"{pair!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def train_config(recipe: dict[str, Any], overrides: dict[str, Any], steps: int) -> genplug.TrainConfig:
+    fields = {**recipe, **{k: v for k, v in overrides.items() if k not in OPTIONS}, "steps": steps}
+    fields["options"] = {**recipe["options"], **{k: v for k, v in overrides.items() if k in OPTIONS}}
+    return genplug.TrainConfig(**fields)
+
+
+def stage1(out: Path, config: dict[str, Any], train: genplug.TrainConfig, resume: bool) -> Path:
+    """The unconditional model, trained from scratch; returns its folder."""
+    torch.manual_seed(train.seed)  # the initial weights, as `genplug train --seed` does
+    model = genplug.create("dit", **config)
+    genplug.train(model, "digits", train, out=out, resume=resume)
+    return out
+
+
+def conditional_from(folder: Path, config: dict[str, Any], seed: int) -> genplug.Model:
+    """The conditional model with every weight of the unconditional one in ``folder``."""
+    torch.manual_seed(seed)  # the label embedding's initial weights
+    model = genplug.create("dit", **config)
+    missing, unexpected = model.load_state_dict(load_file(folder / "model.safetensors"), strict=False)
+    if set(missing) != {"net.label_embed.table.weight"} or unexpected:
+        raise SystemExit(f"{folder} is not the stage-1 model: missing {missing}, unexpected {unexpected}")
+    return model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/dit-digits", help="the run folder")
-    parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="optimisation steps")
+    parser.add_argument("--stage1-steps", type=int, default=STAGE1["steps"], help="unconditional steps")
+    parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="class-conditional steps (0: none)")
+    pairs = {"nargs": "+", "action": "extend", "default": [], "metavar": "KEY=VALUE"}
+    parser.add_argument("--config", **pairs, help="change the model")
+    parser.add_argument("--train", **pairs, help="change both stages' training")
+    parser.add_argument("--init", type=Path, help="a folder with stage 1's result: skip stage 1")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--resume", action="store_true", help="continue a killed run")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run (the stage it was in)")
     parser.add_argument("--install", action="store_true", help="copy the result into genplug_hybrid/packaged/dit")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    torch.manual_seed(TRAIN["seed"])  # the initial weights, as `genplug train --seed` does
-    model = genplug.create("dit", **CONFIG)
+    config, overrides = parse_pairs(args.config), parse_pairs(args.train)
     start, cpu_start = time.perf_counter(), time.process_time()
-    genplug.train(model, "digits", genplug.TrainConfig(**{**TRAIN, "steps": args.steps}), out=out, resume=args.resume)
+    first = args.init if args.init is not None else out / "stage1"
+    if args.init is None and not (args.resume and (first / "training.json").exists()):
+        stage1(first, {**STAGE1_CONFIG, **config}, train_config(STAGE1, overrides, args.stage1_steps), args.resume)
+        first_record = json.loads((first / "training.json").read_text())
+        first_record["cpu_seconds"] = round(time.process_time() - cpu_start, 1)  # stage 1 alone
+        first_record["wall_seconds"] = round(time.perf_counter() - start, 1)
+        (first / "training.json").write_text(json.dumps(first_record, indent=2) + "\n")
+    earlier = json.loads((first / "training.json").read_text()) if args.init is not None else {}
+    if args.steps:
+        model = conditional_from(first, {**CONFIG, **config}, TRAIN["seed"])
+        genplug.train(model, "digits", train_config(TRAIN, overrides, args.steps), out=out, resume=args.resume)
+    else:  # stage 1 only: its folder is the result
+        model = genplug.load(first)
+        for name in ("config.json", "model.safetensors", "training.json"):
+            shutil.copyfile(first / name, out / name)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     record = json.loads((out / "training.json").read_text())
-    record["command"] = f"python plugins/genplug-hybrid/scripts/train_dit.py --steps {args.steps}"
-    record["wall_seconds"] = round(wall, 1)  # this process, resumed runs not summed
-    record["cpu_seconds"] = round(cpu, 1)  # below the wall time when other work shares the cores
+    changed = (("config", args.config), ("train", args.train))
+    extra = "".join(f" --{flag} {' '.join(given)}" for flag, given in changed if given)
+    record["command"] = (
+        f"python plugins/genplug-hybrid/scripts/train_dit.py --stage1-steps {args.stage1_steps} --steps {args.steps}"
+        + (f" --init {args.init}" if args.init is not None else "")
+        + extra
+    )
+    record["stage1_steps"] = args.stage1_steps  # unconditional, before `steps` with labels
+    record["stage1_train_config"] = json.loads((first / "training.json").read_text())["train_config"]
+    # this process (both stages, or stage 2 after --init, plus stage 1's recorded time); resumed runs not summed
+    record["wall_seconds"] = round(wall + earlier.get("wall_seconds", 0.0), 1)
+    record["cpu_seconds"] = round(cpu + earlier.get("cpu_seconds", 0.0), 1)  # below the wall time on shared cores
+    if args.init is not None:
+        record["stage1"] = f"from {args.init}" + (f": {earlier['note']}" if "note" in earlier else "")
     record["parameters"] = sum(p.numel() for p in model.parameters())
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.install:
@@ -82,7 +172,8 @@ def main() -> None:
         for name in ("config.json", "model.safetensors", "training.json"):
             shutil.copyfile(out / name, PACKAGED / name)
         print(f"installed into {PACKAGED}")
-    print(json.dumps({k: record[k] for k in ("steps", "threads", "wall_seconds", "cpu_seconds", "parameters")}))
+    keys = ("stage1_steps", "steps", "threads", "wall_seconds", "cpu_seconds", "parameters")
+    print(json.dumps({k: record[k] for k in keys}))
 
 
 if __name__ == "__main__":
