@@ -4,8 +4,9 @@ Each model (an installed architecture's packaged weights, a folder or a Hub id) 
 scored by :func:`genplug.evaluate` on the same data, seed and number of samples, timed
 drawing batches of 64 in this one process (one warm-up, then the median of several
 runs, so the speeds compare as ratios), and described by its parameter count and, when
-its folder has one, its ``training.json`` (steps and wall time). A model that fails is
-a row with the reason; the others go on.
+its folder has one, its ``training.json`` (steps, and CPU or wall time; a two-stage
+recipe adds ``stage1_steps`` and, when ``cpu_seconds`` covers the second stage alone,
+``stage1_cpu_seconds``). A model that fails is a row with the reason; the others go on.
 """
 
 from __future__ import annotations
@@ -85,9 +86,12 @@ def _training(ref: Any) -> str | None:
     if steps is None:
         steps = (record.get("train_config") or {}).get("steps")
     text = f"{steps} steps" if isinstance(steps, int) else ""
+    first, first_cpu = record.get("stage1_steps"), record.get("stage1_cpu_seconds")
+    if isinstance(first, int) and text:  # a two-stage recipe: both stages' steps (and CPU time, when apart)
+        text = f"{first} + {text}"
     cpu, seconds = record.get("cpu_seconds"), record.get("seconds")
     if isinstance(cpu, (int, float)):  # a training script's process CPU time: load does not inflate it
-        text += f", {cpu:.0f} CPU s"
+        text += f", {cpu + (first_cpu if isinstance(first_cpu, (int, float)) else 0):.0f} CPU s"
     elif isinstance(seconds, (int, float)):
         text += f", {seconds:.0f} s"
     return text or None

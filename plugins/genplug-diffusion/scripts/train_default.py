@@ -87,9 +87,10 @@ def main() -> None:
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     record = {
         "stage1": "trained" if args.init is None else f"from {args.init}",
+        "stage1_steps": STAGE1["steps"],  # `genplug compare` shows both stages' steps
         "threads": args.threads,
         "wall_seconds": round(wall, 1),
-        "cpu_seconds": round(cpu, 1),  # below the wall time when other work shares the cores
+        "cpu_seconds": round(cpu, 1),  # both stages' (stage 2's with --init); below the wall time under load
     }
     (out / "training-default.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
