@@ -27,7 +27,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 import genplug
-from genplug.validators import fraction, in_range, shape
+from genplug.validators import fraction, in_range, one_of, shape
 from genplug_autoregressive.samplers import Ancestral
 
 __all__ = ["Block", "KVCache", "Transformer", "TransformerConfig", "TransformerTrainOptions"]
@@ -50,6 +50,9 @@ class TransformerConfig:
     dropout: float = attrs.field(default=0.0, validator=fraction)  # on the embeddings and residual branches
     attn_dropout: float = attrs.field(default=0.0, validator=fraction)  # on attention weights (slower: no fused kernel)
     bias: bool = True  # biases in the linear layers and LayerNorms
+    # "learned": a vector per position (nanoGPT); "axes": a vector per index along each axis of
+    # data_shape, summed (an image's row + column + channel), so neighbouring rows share columns
+    positions: str = attrs.field(default="learned", validator=one_of("learned", "axes"))
 
     def __attrs_post_init__(self) -> None:
         if (self.levels is None) == (self.vocab_size is None):
@@ -195,11 +198,20 @@ class Transformer(genplug.Model):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__(config)
         C = config.n_embd
+        # position_index[t]: the rows of wpe summed into the embedding of position t (t scores
+        # token t): t itself ("learned"), or t's index along each axis, offset into wpe ("axes").
+        T = self.sequence_length
+        if config.positions == "learned":
+            index = torch.arange(T)[:, None]
+        else:
+            axes = torch.stack(torch.unravel_index(torch.arange(T), config.data_shape), 1)  # (T, len(data_shape))
+            index = axes + torch.tensor([0, *config.data_shape[:-1]]).cumsum(0)
+        self.register_buffer("position_index", index, persistent=False)
         self.transformer = nn.ModuleDict(
             dict(
                 wte=nn.Embedding(self.vocab_size, C),  # token embeddings, tied to lm_head
                 wse=nn.Embedding(max(1, config.classes), C),  # the start token: one per class, or one
-                wpe=nn.Embedding(self.sequence_length, C),  # learned positions
+                wpe=nn.Embedding(int(index.max()) + 1, C),  # learned positions (see position_index)
                 drop=nn.Dropout(config.dropout),
                 h=nn.ModuleList(
                     [
@@ -307,7 +319,7 @@ class Transformer(genplug.Model):
             raise genplug.GenplugError(
                 f"the model scores at most {self.sequence_length} tokens; asked for position {L + S - 1}"
             )
-        x = self.transformer.drop(x + self.transformer.wpe(torch.arange(L, L + S, device=x.device)))
+        x = self.transformer.drop(x + self.transformer.wpe(self.position_index[L : L + S]).sum(1))
         present = []
         for block, kv in zip(self.transformer.h, past, strict=True):
             x, kv = block(x, kv)

@@ -83,6 +83,32 @@ def test_decoding_past_the_last_position_is_refused():
         model.next_token_logits(torch.zeros(1, 3, dtype=torch.long))
 
 
+def test_axes_positions_are_a_row_and_a_column_vector_summed():
+    model = make(**IMAGE, positions="axes")
+    assert model.transformer.wpe.num_embeddings == 1 + 8 + 8  # channel, rows, columns
+    wpe = model.transformer.wpe.weight
+    for t in (0, 9, 63):  # position t: channel 0, row t // 8, column t % 8
+        torch.testing.assert_close(
+            model.transformer.wpe(model.position_index[t]).sum(0), wpe[0] + wpe[1 + t // 8] + wpe[9 + t % 8]
+        )
+    learned = make(**IMAGE)
+    assert learned.transformer.wpe.num_embeddings == 64 and torch.equal(learned.position_index[:, 0], torch.arange(64))
+    assert "position_index" not in model.state_dict()  # derived from the config, not saved
+    with pytest.raises(genplug.GenplugError, match="positions"):
+        genplug.create("transformer", **TOKENS, positions="rotary")
+
+
+def test_axes_positions_keep_the_cache_exact_and_the_model_causal():
+    model = redrawn(make(**IMAGE, positions="axes", classes=2))
+    sampler = genplug.get_sampler("ancestral", model)
+    with torch.no_grad():
+        cached = sampler(model, 8, generator=torch.Generator().manual_seed(3), label=1)
+        full = sampler(Uncached(model), 8, generator=torch.Generator().manual_seed(3), label=1)
+    assert torch.equal(cached, full)
+    tiny = redrawn(make(data_shape=(2, 2), vocab_size=3, n_layer=1, n_head=2, n_embd=8, positions="axes"))
+    check_next_token(tiny, label="axes")  # probabilities sum to 1 over the 81 sequences; cache; causality
+
+
 def trained_on_labels(steps: int = 60) -> Transformer:
     """A class-conditional model trained until label 0 means mostly 0s and label 1 mostly 2s."""
     model = make(**TOKENS, classes=2).train()
