@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/transformer-digits-default", help="run folder")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="training steps (the cosine spans them)")
     parser.add_argument("--no-copy", action="store_true", help="do not copy the result into the package's weights/")
     args = parser.parse_args()
 
@@ -65,14 +66,15 @@ def main() -> None:
     torch.manual_seed(TRAIN["seed"])  # the initial weights, as `genplug train --seed` does
     model = genplug.create("transformer", **CONFIG)
     start, cpu = time.perf_counter(), time.process_time()
-    genplug.train(model, "digits", genplug.TrainConfig(**TRAIN), out=args.out, progress=False)
+    train = {**TRAIN, "steps": args.steps}
+    genplug.train(model, "digits", genplug.TrainConfig(**train), out=args.out, progress=False)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     test = genplug.load_data("digits", "test")
     with torch.no_grad():  # exact: log p(x) = log mean_k p(x | k), no label needed
         bits = float(-model.log_prob(test.x).mean()) / 64 / math.log(2)
     record = {
         "config": CONFIG,
-        "train": TRAIN,
+        "train": train,
         "threads": args.threads,
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
@@ -82,7 +84,7 @@ def main() -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()), **record}, indent=2) + "\n")
     if not args.no_copy:
         WEIGHTS.mkdir(exist_ok=True)
-        for name in ("config.json", "model.safetensors"):
+        for name in ("config.json", "model.safetensors", "training.json"):  # `genplug compare` reads training.json
             shutil.copyfile(Path(args.out) / name, WEIGHTS / name)
     print(json.dumps(record))
 

@@ -3,7 +3,7 @@
     python plugins/genplug-hybrid/scripts/vq_transformer_report.py [--weights REF]
 
 Runs `genplug eval MODEL -n 1000 --seed 0 --json` (1000 samples against the 300 held-out
-test digits, labels drawn uniformly) for the plain pixel transformer (genplug-autoregressive's
+test digits, a balanced set of labels) for the plain pixel transformer (genplug-autoregressive's
 packaged weights) and for vq-transformer with its default sampler and with each decoding
 sampler below; then, in this process, vq-transformer decoding to the VQ-VAE's decoder mean
 instead of a draw (``output="mean"``, same seed) and its held-out code NLL and ELBO. Prints
