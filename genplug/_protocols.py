@@ -82,7 +82,7 @@ class Condition:
             >>> torch.bincount(labels).tolist()
             [2, 3, 2, 3, 3, 3, 2, 3, 2, 2]
         """
-        import torch
+        import torch  # here, not at the top: importing genplug does not import torch
 
         if self.kind != "class" or not self.classes:
             raise PluginError(f"draw_labels needs a class condition with its number of classes, not {self!r}")
