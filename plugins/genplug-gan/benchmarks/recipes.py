@@ -8,11 +8,12 @@ JSON: ``{"config": {...GANConfig fields}, "train": {...TrainConfig fields, "opti
 run), and so on; each milestone prints one JSON line: the FD ratio as the mean over
 ``genplug.evaluate(model, "digits", n=1000, seed=s)`` for s = 0, 1, 2, the three ratios,
 the conditional accuracy at seed 0, and wall and process CPU seconds so far (one thread).
-The README's table of recipes came from these runs, e.g. the packaged recipe:
+The README's table of recipes came from these runs, e.g. the packaged recipe (its
+weights: the 6000-step milestone of this run):
 
-    python plugins/genplug-gan/benchmarks/recipes.py v7 '{"config": {"spectral_norm": true,
+    python plugins/genplug-gan/benchmarks/recipes.py v7long '{"config": {"spectral_norm": true,
         "batch_norm": false, "minibatch_std": true}, "train": {"lr": 2e-4, "options":
-        {"loss": "hinge", "d_lr_ratio": 2}}, "milestones": [1500, 3000]}'
+        {"loss": "hinge", "d_lr_ratio": 2}}, "milestones": [2000, 4000, 6000, 8000, 10000]}'
 """
 
 from __future__ import annotations
