@@ -69,11 +69,9 @@ NOT_MEASURED = "not measured (--diffusion-nll)"
 #: their plugin's README records it (the training script and its measured time); shown with
 #: a "*". CPU seconds on one thread.
 RECORDED: dict[str, str] = {
-    "diffusion": "6000 + 2500 steps, 732 + 713 CPU s*",  # genplug-diffusion README, "Default weights"
     "latent-diffusion": "30000 + 10000 steps, 316 + 316 CPU s*",  # genplug-hybrid README: stage 1 + stage 2
     "vae": "6000 steps, 169 CPU s*",  # genplug-vae README, "Packaged weights"
-    "gan": "3000 steps, 213 CPU s*",  # genplug-gan README, "Default weights"
-    "transformer": "1500 steps, 287 CPU s*",  # genplug-autoregressive README, "Default weights"
+    "gan": "6000 steps, 365 CPU s*",  # genplug-gan README, "Default weights" (CPU includes its scorings)
 }
 
 
