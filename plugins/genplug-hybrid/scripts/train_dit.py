@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _install import install
 from safetensors.torch import load_file
 
 import genplug
-
-PACKAGED = Path(__file__).resolve().parents[1] / "genplug_hybrid" / "packaged" / "dit"
 
 #: Stage 1: the unconditional DiT: 8x8 digits in 2x2 patches (16 tokens), 6 blocks of width 80
 #: (DiTConfig's defaults): 728,244 parameters (729,124 with the label embedding); the UNet of
@@ -167,11 +166,7 @@ def main() -> None:
     record["parameters"] = sum(p.numel() for p in model.parameters())
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.install:
-        shutil.rmtree(PACKAGED, ignore_errors=True)
-        PACKAGED.mkdir(parents=True)
-        for name in ("config.json", "model.safetensors", "training.json"):
-            shutil.copyfile(out / name, PACKAGED / name)
-        print(f"installed into {PACKAGED}")
+        install(out, "dit", ("config.json", "model.safetensors", "training.json"))
     keys = ("stage1_steps", "steps", "threads", "wall_seconds", "cpu_seconds", "parameters")
     print(json.dumps({k: record[k] for k in keys}))
 

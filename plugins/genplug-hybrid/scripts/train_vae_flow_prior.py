@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import torch
+from _install import install
 from genplug_hybrid import VAEFlowPrior, VAEFlowPriorConfig
 
 import genplug
@@ -78,12 +78,7 @@ def main() -> None:
     )
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.install:
-        shutil.rmtree(PACKAGED, ignore_errors=True)
-        PACKAGED.mkdir(parents=True)
-        for name in ("config.json", "training.json"):
-            shutil.copyfile(out / name, PACKAGED / name)
-        for part in ("encoder", "prior"):
-            shutil.copytree(out / part, PACKAGED / part)
+        install(out, "vae-flow-prior", ("config.json", "training.json", "encoder", "prior"))
     print(json.dumps({k: record[k] for k in ("prior", "steps", "threads", "wall_seconds", "cpu_seconds")}))
 
 

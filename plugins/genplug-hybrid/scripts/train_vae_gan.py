@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import attrs
 import torch
+from _install import install
 from genplug_hybrid.vae_gan import DEFAULT_GAN, VAEGAN, VAEGANConfig
 
 import genplug
-
-HERE = Path(__file__).resolve().parent
-PACKAGED = HERE.parent / "genplug_hybrid" / "packaged" / "vae-gan"
 
 #: The composite (with the packaged VAE, below): genplug-gan's discriminator, samples decoded to E[x | z].
 CONFIG = {"gan": DEFAULT_GAN, "output": "mean"}
@@ -80,13 +77,7 @@ def main() -> None:
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps({k: record[k] for k in ("steps", "threads", "wall_seconds", "cpu_seconds")}))
     if args.install:
-        shutil.rmtree(PACKAGED, ignore_errors=True)
-        PACKAGED.mkdir(parents=True)
-        for name in ("config.json", "training.json"):
-            shutil.copyfile(out / name, PACKAGED / name)
-        for part in ("vae", "gan"):
-            shutil.copytree(out / part, PACKAGED / part)
-        print(f"installed into {PACKAGED}")
+        install(out, "vae-gan", ("config.json", "training.json", "vae", "gan"))
 
 
 if __name__ == "__main__":

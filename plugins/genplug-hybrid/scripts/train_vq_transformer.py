@@ -21,17 +21,14 @@ import argparse
 import hashlib
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 import torch
+from _install import install
 from genplug_hybrid import VQTransformer, VQTransformerConfig
 
 import genplug
-
-HERE = Path(__file__).resolve().parent
-PACKAGED = HERE.parent / "genplug_hybrid" / "packaged" / "vq-transformer"
 
 # The prior: genplug-autoregressive's packaged digits transformer (3 layers, 4 heads, width
 # 64, dropout 0.2, a start token per digit), over 16 codes from a vocabulary of 64 instead of
@@ -109,12 +106,7 @@ def main() -> None:
     )
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.install:
-        shutil.rmtree(PACKAGED, ignore_errors=True)
-        PACKAGED.mkdir(parents=True)
-        for name in ("config.json", "training.json"):
-            shutil.copyfile(out / name, PACKAGED / name)
-        for part in ("encoder", "prior"):
-            shutil.copytree(out / part, PACKAGED / part)
+        install(out, "vq-transformer", ("config.json", "training.json", "encoder", "prior"))
     print(json.dumps({k: v for k, v in record.items() if k.endswith(("seconds", "nats", "code", "dim"))}))
 
 
