@@ -34,6 +34,9 @@ One trainer step is one generator update: ``d_steps`` discriminator updates, eac
 own slice of the batch (``batch_size / d_steps`` real examples, as WGAN-GP's critic
 draws a fresh batch per update), then one generator update. The discriminator's learning
 rate is ``d_lr_ratio`` times the generator's (the two time-scale update rule, TTUR).
+With ``augment`` (DiffAugment, ``genplug_gan/augment.py``), the discriminator sees real
+and fake images only through the same random, differentiable augmentations, in its own
+updates and in the generator's.
 
 References:
     Goodfellow et al. Generative Adversarial Nets. NeurIPS 2014. arXiv:1406.2661.
@@ -51,6 +54,8 @@ References:
     Synthesis (BigGAN). ICLR 2019. arXiv:1809.11096 (truncation).
     Karras et al. Analyzing and Improving the Image Quality of StyleGAN. CVPR 2020.
     arXiv:1912.04958 (lazy regularisation).
+    Zhao et al. Differentiable Augmentation for Data-Efficient GAN Training. NeurIPS 2020.
+    arXiv:2006.10738 (DiffAugment).
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ from torch import nn
 import genplug
 from genplug import ConfigError, GenplugError
 from genplug import validators as v
+
+from .augment import augment, parse_policy
 
 __all__ = [
     "GAN",
@@ -179,6 +186,9 @@ class GANTrainOptions:
     r1_interval: int = attrs.field(default=16, validator=v.in_range(1, 10_000, integer=True))  # lazy R1: every k steps
     mode_seeking: float = attrs.field(  # MSGAN's weight (Mao et al. 2019): G pays for ignoring z; 0: off
         default=0.0, validator=v.in_range(0.0, 1e6)
+    )
+    augment: str = attrs.field(  # DiffAugment for D, e.g. "translation,color" (genplug_gan.augment); "": off
+        default="", validator=lambda _, __, text: parse_policy(text)
     )
 
 
@@ -537,15 +547,22 @@ class GAN(genplug.Model):
             raise GenplugError(f"a batch of {len(batch)} cannot feed d_steps={o.d_steps}; raise --batch-size")
         if self.config.classes and label is None:
             raise GenplugError("a class-conditional GAN trains on labelled data (its batches need labels)")
+        policy = parse_policy(o.augment)
+        if policy and batch.dim() != 4:
+            raise GenplugError(f"augment={o.augment!r} works on images (B, C, H, W); this GAN's data is vectors")
         reals = batch.chunk(o.d_steps)
         labels = label.chunk(o.d_steps) if label is not None else (None,) * len(reals)
         figures: dict[str, float] = {}
+
+        def seen(x: torch.Tensor) -> torch.Tensor:  # what the discriminator sees of x: x itself or x augmented
+            return augment(x, policy, generator) if policy else x
 
         # 1. the discriminator: d_steps updates on fresh fakes
         for i, (real, y) in enumerate(zip(reals, labels, strict=True)):
             optimizers["discriminator"].zero_grad(set_to_none=True)
             with torch.no_grad():
-                fake = self.generator(self._latents(len(real), generator), y)
+                fake = seen(self.generator(self._latents(len(real), generator), y))
+            real = seen(real)
             if self.config.minibatch_std:  # real and fake apart: the batch's spread is each one's own
                 d_real, d_fake = self.discriminator(real, y), self.discriminator(fake, y)
             else:
@@ -575,7 +592,7 @@ class GAN(genplug.Model):
             if o.mode_seeking > 0 and y is not None:  # pairs (i, i + half) share a label
                 y = torch.cat([y[:half], y[:half], y[2 * half :]])
             fake = self.generator(z, y)
-            loss = generator_loss(o.loss, self.discriminator(fake, y))
+            loss = generator_loss(o.loss, self.discriminator(seen(fake), y))
             if o.mode_seeking > 0 and half > 0:
                 ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half])
                 loss = loss + o.mode_seeking * ms
