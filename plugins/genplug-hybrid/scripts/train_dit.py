@@ -133,14 +133,21 @@ def main() -> None:
     config, overrides = parse_pairs(args.config), parse_pairs(args.train)
     start, cpu_start = time.perf_counter(), time.process_time()
     first = args.init if args.init is not None else out / "stage1"
-    if args.init is None and not (args.resume and (first / "training.json").exists()):
+    one_stage = args.init is None and args.stage1_steps == 0  # with labels from scratch, no stage 1
+    if one_stage:
+        torch.manual_seed(TRAIN["seed"])
+        model = genplug.create("dit", **{**CONFIG, **config})
+        genplug.train(model, "digits", train_config(TRAIN, overrides, args.steps), out=out, resume=args.resume)
+    elif args.init is None and not (args.resume and (first / "training.json").exists()):
         stage1(first, {**STAGE1_CONFIG, **config}, train_config(STAGE1, overrides, args.stage1_steps), args.resume)
         first_record = json.loads((first / "training.json").read_text())
         first_record["cpu_seconds"] = round(time.process_time() - cpu_start, 1)  # stage 1 alone
         first_record["wall_seconds"] = round(time.perf_counter() - start, 1)
         (first / "training.json").write_text(json.dumps(first_record, indent=2) + "\n")
     earlier = json.loads((first / "training.json").read_text()) if args.init is not None else {}
-    if args.steps:
+    if one_stage:
+        pass
+    elif args.steps:
         model = conditional_from(first, {**CONFIG, **config}, TRAIN["seed"])
         genplug.train(model, "digits", train_config(TRAIN, overrides, args.steps), out=out, resume=args.resume)
     else:  # stage 1 only: its folder is the result
@@ -157,7 +164,8 @@ def main() -> None:
         + extra
     )
     record["stage1_steps"] = args.stage1_steps  # unconditional, before `steps` with labels
-    record["stage1_train_config"] = json.loads((first / "training.json").read_text())["train_config"]
+    if not one_stage:
+        record["stage1_train_config"] = json.loads((first / "training.json").read_text())["train_config"]
     # this process (both stages, or stage 2 after --init, plus stage 1's recorded time); resumed runs not summed
     record["wall_seconds"] = round(wall + earlier.get("wall_seconds", 0.0), 1)
     record["cpu_seconds"] = round(cpu + earlier.get("cpu_seconds", 0.0), 1)  # below the wall time on shared cores
