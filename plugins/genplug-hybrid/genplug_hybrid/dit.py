@@ -17,6 +17,11 @@ The denoiser, for an image ``(C, H, W)`` cut into ``p × p`` patches::
                      h = h + gate_2 * mlp(LN(h) * (1 + scale_2) + shift_2)
     LN(h) * (1 + scale) + shift, Linear to p²C values per token --unpatchify--> (B, C, H, W)
 
+Two options of U-ViT (``long_skips``, ``conv_out``; both off by default, both on in the
+packaged weights): the outputs of the first ``(n_layer - 1) // 2`` blocks go into the last
+as many blocks, ``h = Linear(concat(h, skip))`` before each (the shallowest output to the
+last block), and a 3x3 convolution smooths the unpatchified output.
+
 *adaLN-Zero*: every modulation layer and the output layer start at zero, so each block
 starts as the identity and the untrained network predicts exactly 0 for every input.
 The label embedding is genplug-diffusion's (a null label ``classes`` for classifier-free
@@ -26,6 +31,8 @@ References:
     Peebles & Xie, "Scalable Diffusion Models with Transformers", ICCV 2023,
     arXiv:2212.09748 (DiT; its models.py for the blocks and the initialisation).
     Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021, arXiv:2010.11929 (patches).
+    Bao et al., "All are Worth Words: A ViT Backbone for Diffusion Models", CVPR 2023,
+    arXiv:2209.12152 (U-ViT: the long skips and the output convolution).
 
 Example:
     >>> import genplug, torch
@@ -212,13 +219,13 @@ class DiT(DiffusionModel):
     architecture = "dit"
     config_class = DiTConfig
     train_options_class = DiTTrainOptions
-    #: The recipe of the packaged weights' first, unconditional stage (scripts/train_dit.py):
-    #: batches of 128 and EMA 0.999 as the UNet's, a higher learning rate with a short warm-up
-    #: and a cosine decay (and DiTTrainOptions' defaults: AdamW's beta2 0.95, no weight decay).
+    #: The packaged weights' recipe (scripts/train_dit.py, one stage with labels): batches of
+    #: 128 and EMA 0.999 as the UNet's, a higher learning rate with a short warm-up and a
+    #: cosine decay (and DiTTrainOptions' defaults: AdamW's beta2 0.95, no weight decay).
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 2e-3,
         "batch_size": 128,
-        "steps": 3000,
+        "steps": 7000,
         "ema": 0.999,
         "schedule": "cosine",
         "warmup_steps": 100,
