@@ -17,6 +17,11 @@ The denoiser, for an image ``(C, H, W)`` cut into ``p × p`` patches::
                      h = h + gate_2 * mlp(LN(h) * (1 + scale_2) + shift_2)
     LN(h) * (1 + scale) + shift, Linear to p²C values per token --unpatchify--> (B, C, H, W)
 
+Two options of U-ViT (``long_skips``, ``conv_out``; both off by default, both on in the
+packaged weights): the outputs of the first ``(n_layer - 1) // 2`` blocks go into the last
+as many blocks, ``h = Linear(concat(h, skip))`` before each (the shallowest output to the
+last block), and a 3x3 convolution smooths the unpatchified output.
+
 *adaLN-Zero*: every modulation layer and the output layer start at zero, so each block
 starts as the identity and the untrained network predicts exactly 0 for every input.
 The label embedding is genplug-diffusion's (a null label ``classes`` for classifier-free
@@ -26,6 +31,8 @@ References:
     Peebles & Xie, "Scalable Diffusion Models with Transformers", ICCV 2023,
     arXiv:2212.09748 (DiT; its models.py for the blocks and the initialisation).
     Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021, arXiv:2010.11929 (patches).
+    Bao et al., "All are Worth Words: A ViT Backbone for Diffusion Models", CVPR 2023,
+    arXiv:2209.12152 (U-ViT: the long skips and the output convolution).
 
 Example:
     >>> import genplug, torch
@@ -70,6 +77,10 @@ class DiTConfig(DiffusionConfig):
     n_layer: int = attrs.field(default=6, validator=v.in_range(1, MAX_LAYERS, integer=True))  # transformer blocks
     n_head: int = attrs.field(default=4, validator=v.in_range(1, MAX_LAYERS, integer=True))  # heads; divide n_embd
     n_embd: int = attrs.field(default=80, validator=v.in_range(2, MAX_WIDTH, integer=True))  # width of the tokens
+    # U-ViT's long skips (Bao et al. 2023): the outputs of the first (n_layer - 1) // 2 blocks
+    # are concatenated to the inputs of the last as many, each through a linear map 2D -> D
+    long_skips: bool = attrs.field(default=False, validator=v.one_of(False, True))
+    conv_out: bool = attrs.field(default=False, validator=v.one_of(False, True))  # a 3x3 conv after unpatchifying
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -112,6 +123,11 @@ class TransformerDenoiser(nn.Module):
         patch: the side of a patch, in pixels.
         n_layer, n_head, n_embd: the transformer's depth, heads and width.
         dropout: on the residual branches of the blocks.
+        long_skips: U-ViT's long skip connections: the outputs of the first
+            ``(n_layer - 1) // 2`` blocks go, shallowest last, into the last as many blocks:
+            ``h = Linear(concat(h, skip))`` before each.
+        conv_out: a 3x3 convolution on the unpatchified output (U-ViT's last layer); it
+            smooths the seams between patches.
         classes: > 0: class-conditional; labels 0 … classes-1, and ``classes`` itself is
             the null label, which ``label=None`` means. 0: unconditional.
     """
@@ -125,6 +141,8 @@ class TransformerDenoiser(nn.Module):
         n_embd: int,
         dropout: float = 0.0,
         classes: int = 0,
+        long_skips: bool = False,
+        conv_out: bool = False,
     ) -> None:
         super().__init__()
         channels, height, width = data_shape
@@ -137,9 +155,12 @@ class TransformerDenoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout, 0.0, True, causal=False) for _ in range(n_layer))
         # per block, the six modulation vectors (shift, scale, gate for attention, then for the MLP) from c
         self.modulation = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(n_embd, 6 * n_embd)) for _ in range(n_layer))
+        n_skip = (n_layer - 1) // 2 if long_skips else 0
+        self.skips = nn.ModuleList(nn.Linear(2 * n_embd, n_embd) for _ in range(n_skip))  # U-ViT's skip_linear
         self.norm_out = nn.LayerNorm(n_embd, elementwise_affine=False)
         self.modulation_out = nn.Sequential(nn.SiLU(), nn.Linear(n_embd, 2 * n_embd))  # shift, scale
         self.out = nn.Linear(n_embd, patch * patch * channels)
+        self.conv_out = nn.Conv2d(channels, channels, 3, padding=1) if conv_out else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -151,6 +172,8 @@ class TransformerDenoiser(nn.Module):
                     nn.init.zeros_(module.bias)
         nn.init.xavier_uniform_(self.patchify.weight.view(self.n_embd, -1))  # the patch embedding as a linear map
         nn.init.zeros_(self.patchify.bias)
+        if self.conv_out is not None:  # torch's default weights; a zero bias keeps the first prediction 0
+            nn.init.zeros_(self.conv_out.bias)
         nn.init.normal_(self.position, std=0.02)
         for layer in (self.time_mlp[0], self.time_mlp[2]):
             nn.init.normal_(layer.weight, std=0.02)
@@ -168,12 +191,18 @@ class TransformerDenoiser(nn.Module):
         if self.label_embed is not None:
             c = c + self.label_embed(label, B)  # the class shifts the time embedding, as in DiT
         h = self.patchify(x).flatten(2).transpose(1, 2) + self.position  # (B, N, D), patches in raster order
-        for block, modulation in zip(self.blocks, self.modulation, strict=True):
+        stack, first_out = [], len(self.blocks) - len(self.skips)  # skips: blocks [0, n_skip) -> [first_out, n_layer)
+        for i, (block, modulation) in enumerate(zip(self.blocks, self.modulation, strict=True)):
+            if i >= first_out:
+                h = self.skips[i - first_out](torch.cat([h, stack.pop()], dim=-1))
             h, _ = block(h, modulation=modulation(c).view(B, 6, D))
+            if i < len(self.skips):
+                stack.append(h)
         shift, scale = self.modulation_out(c).view(B, 2, 1, D).unbind(1)  # each (B, 1, D)
         h = self.out(self.norm_out(h) * (1 + scale) + shift)  # (B, N, p·p·C)
         h = h.view(B, H // p, W // p, p, p, C)  # (B, rows, cols, p, p, C)
-        return h.permute(0, 5, 1, 3, 2, 4).reshape(B, C, H, W)  # patches back in place
+        h = h.permute(0, 5, 1, 3, 2, 4).reshape(B, C, H, W)  # patches back in place
+        return h if self.conv_out is None else self.conv_out(h)
 
 
 class DiT(DiffusionModel):
@@ -190,13 +219,13 @@ class DiT(DiffusionModel):
     architecture = "dit"
     config_class = DiTConfig
     train_options_class = DiTTrainOptions
-    #: The recipe of the packaged weights' first, unconditional stage (scripts/train_dit.py):
-    #: batches of 128 and EMA 0.999 as the UNet's, a higher learning rate with a short warm-up
-    #: and a cosine decay (and DiTTrainOptions' defaults: AdamW's beta2 0.95, no weight decay).
+    #: The packaged weights' recipe (scripts/train_dit.py, one stage with labels): batches of
+    #: 128 and EMA 0.999 as the UNet's, a higher learning rate with a short warm-up and a
+    #: cosine decay (and DiTTrainOptions' defaults: AdamW's beta2 0.95, no weight decay).
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 2e-3,
         "batch_size": 128,
-        "steps": 3000,
+        "steps": 7000,
         "ema": 0.999,
         "schedule": "cosine",
         "warmup_steps": 100,
@@ -244,4 +273,6 @@ class DiT(DiffusionModel):
             n_embd=config.n_embd,
             dropout=config.dropout,
             classes=config.classes,
+            long_skips=config.long_skips,
+            conv_out=config.conv_out,
         )

@@ -2,18 +2,21 @@
 
     OMP_NUM_THREADS=1 python plugins/genplug-hybrid/scripts/train_dit.py --out runs/dit-digits --install
 
-trains in two stages, as genplug-diffusion's ``scripts/train_default.py`` trains the
-packaged UNet:
+trains the class-conditional DiT (``CONFIG``) from scratch in one stage (``TRAIN``), with
+the digits' labels, a fifth of them dropped to the null label (for classifier-free
+guidance; the null label is the unconditional model).
 
-1. the unconditional DiT (``STAGE1_CONFIG``, ``STAGE1``), from scratch, into ``OUT/stage1``;
-2. the class-conditional DiT (``CONFIG``) starts from stage 1's (EMA) weights (a label
-   embedding added to the time embedding; its null label starts at zero, so the
-   unconditional prediction starts as it was) and trains ``TRAIN`` with the digits' labels,
-   a fifth of them dropped to the null label (for classifier-free guidance).
+``--stage1-steps N`` trains in two stages instead, as genplug-diffusion's
+``scripts/train_default.py`` trains the packaged UNet (and as the earlier packaged DiT was
+trained, git history before this recipe): first the unconditional DiT
+(``STAGE1_CONFIG``, ``STAGE1`` with N steps) from scratch into ``OUT/stage1``, then the
+class-conditional one from its (EMA) weights (a label embedding added to the time
+embedding; its null label starts at zero, so the unconditional prediction starts as it
+was) for ``--steps`` steps of ``TRAIN``.
 
 Each stage goes through :func:`genplug.train` (checkpoints, ``metrics.jsonl``,
-``training.json``). This script adds to stage 2's ``training.json`` both stages' steps,
-``cpu_seconds`` (the process's CPU time) and ``wall_seconds``. ``--install`` copies
+``training.json``). This script adds to the final ``training.json`` the steps of both
+stages, ``cpu_seconds`` (the process's CPU time) and ``wall_seconds``. ``--install`` copies
 ``config.json``, ``model.safetensors`` and ``training.json`` into
 ``genplug_hybrid/packaged/dit/``. The same seed gives the same weights on the same machine
 and torch build.
@@ -40,20 +43,27 @@ from safetensors.torch import load_file
 
 import genplug
 
-#: Stage 1: the unconditional DiT: 8x8 digits in 2x2 patches (16 tokens), 6 blocks of width 80
-#: (DiTConfig's defaults): 728,244 parameters (729,124 with the label embedding); the UNet of
-#: genplug-diffusion's train_default.py has 651,041 (652,449 class-conditional).
-STAGE1_CONFIG: dict[str, Any] = {
+#: The packaged model: 8x8 digits in 2x2 patches (16 tokens), 5 blocks of width 80 with
+#: U-ViT's long skips and output convolution: 638,174 parameters, against 652,449 for the
+#: class-conditional UNet of genplug-diffusion's train_default.py (651,041 unconditional).
+CONFIG: dict[str, Any] = {
     "data_shape": (1, 8, 8),
     "patch_size": 2,
-    "n_layer": 6,
+    "n_layer": 5,
     "n_head": 4,
     "n_embd": 80,
+    "long_skips": True,
+    "conv_out": True,
+    "prediction_type": "epsilon",
     "schedule": "cosine",  # the UNet's schedule and ε-prediction
     "levels": 17,  # the digits' 17 values (log_prob only)
+    "classes": 10,  # `label`, the digit
+    "label_dropout": 0.2,  # a fifth of the labels become the null label: the unconditional model
+    "guidance": 2.0,  # the default guidance scale with a label (sampling only)
 }
-STAGE1: dict[str, Any] = {
-    "steps": 3000,
+#: Its training: one stage with labels, about the UNet's CPU budget (6000 + 2500 steps, 1445 CPU s).
+TRAIN: dict[str, Any] = {
+    "steps": 7000,
     "batch_size": 128,
     "lr": 2e-3,
     "ema": 0.999,
@@ -64,14 +74,9 @@ STAGE1: dict[str, Any] = {
     "options": {"beta2": 0.95, "weight_decay": 0.0},  # DiTTrainOptions: AdamW's second beta, no weight decay
 }
 
-#: Stage 2, the packaged model: the same network, class-conditional.
-CONFIG: dict[str, Any] = {
-    **STAGE1_CONFIG,
-    "classes": 10,  # `label`, the digit
-    "label_dropout": 0.2,  # a fifth of the labels become the null label: the unconditional model
-    "guidance": 2.0,  # the default guidance scale with a label (sampling only)
-}
-TRAIN: dict[str, Any] = {**STAGE1, "steps": 1000, "lr": 1e-3, "warmup_steps": 50, "checkpoint_every": 500}
+#: With --stage1-steps N: the unconditional first stage (the same network without labels).
+STAGE1_CONFIG: dict[str, Any] = {k: v for k, v in CONFIG.items() if k not in ("classes", "label_dropout", "guidance")}
+STAGE1: dict[str, Any] = {**TRAIN, "steps": 0}
 
 OPTIONS = ("beta2", "weight_decay")  # DiTTrainOptions' fields, set through --train
 
@@ -117,8 +122,8 @@ def conditional_from(folder: Path, config: dict[str, Any], seed: int) -> genplug
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/dit-digits", help="the run folder")
-    parser.add_argument("--stage1-steps", type=int, default=STAGE1["steps"], help="unconditional steps")
-    parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="class-conditional steps (0: none)")
+    parser.add_argument("--stage1-steps", type=int, default=STAGE1["steps"], help="unconditional steps first (0: none)")
+    parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="class-conditional steps (0: stage 1 only)")
     pairs = {"nargs": "+", "action": "extend", "default": [], "metavar": "KEY=VALUE"}
     parser.add_argument("--config", **pairs, help="change the model")
     parser.add_argument("--train", **pairs, help="change both stages' training")
@@ -133,14 +138,20 @@ def main() -> None:
     config, overrides = parse_pairs(args.config), parse_pairs(args.train)
     start, cpu_start = time.perf_counter(), time.process_time()
     first = args.init if args.init is not None else out / "stage1"
-    if args.init is None and not (args.resume and (first / "training.json").exists()):
+    one_stage = args.init is None and args.stage1_steps == 0  # with labels from scratch, no stage 1
+    if not one_stage and args.init is None and not (args.resume and (first / "training.json").exists()):
         stage1(first, {**STAGE1_CONFIG, **config}, train_config(STAGE1, overrides, args.stage1_steps), args.resume)
         first_record = json.loads((first / "training.json").read_text())
         first_record["cpu_seconds"] = round(time.process_time() - cpu_start, 1)  # stage 1 alone
         first_record["wall_seconds"] = round(time.perf_counter() - start, 1)
         (first / "training.json").write_text(json.dumps(first_record, indent=2) + "\n")
     earlier = json.loads((first / "training.json").read_text()) if args.init is not None else {}
-    if args.steps:
+    if one_stage:
+        train = train_config(TRAIN, overrides, args.steps)
+        torch.manual_seed(train.seed)  # the initial weights, as `genplug train --seed` does
+        model = genplug.create("dit", **{**CONFIG, **config})
+        genplug.train(model, "digits", train, out=out, resume=args.resume)
+    elif args.steps:
         model = conditional_from(first, {**CONFIG, **config}, TRAIN["seed"])
         genplug.train(model, "digits", train_config(TRAIN, overrides, args.steps), out=out, resume=args.resume)
     else:  # stage 1 only: its folder is the result
@@ -156,8 +167,9 @@ def main() -> None:
         + (f" --init {args.init}" if args.init is not None else "")
         + extra
     )
-    record["stage1_steps"] = args.stage1_steps  # unconditional, before `steps` with labels
-    record["stage1_train_config"] = json.loads((first / "training.json").read_text())["train_config"]
+    if not one_stage:  # genplug.compare shows both stages' steps
+        record["stage1_steps"] = args.stage1_steps  # unconditional, before `steps` with labels
+        record["stage1_train_config"] = json.loads((first / "training.json").read_text())["train_config"]
     # this process (both stages, or stage 2 after --init, plus stage 1's recorded time); resumed runs not summed
     record["wall_seconds"] = round(wall + earlier.get("wall_seconds", 0.0), 1)
     record["cpu_seconds"] = round(cpu + earlier.get("cpu_seconds", 0.0), 1)  # below the wall time on shared cores
@@ -168,7 +180,7 @@ def main() -> None:
     if args.install:
         install(out, "dit", ("config.json", "model.safetensors", "training.json"))
     keys = ("stage1_steps", "steps", "threads", "wall_seconds", "cpu_seconds", "parameters")
-    print(json.dumps({k: record[k] for k in keys}))
+    print(json.dumps({k: record[k] for k in keys if k in record}))
 
 
 if __name__ == "__main__":
