@@ -49,6 +49,7 @@ __all__ = ["MADE", "NSF", "NSFConfig"]
 
 MAX_FEATURES = 4096  # bound on D: a crafted config.json is refused before allocation
 MAX_SIZE = 65_536  # bound on a width
+INITS = ("identity", "random")
 
 
 @attrs.frozen(kw_only=True)
@@ -63,6 +64,10 @@ class NSFConfig:
     bound: float = attrs.field(default=5.0, validator=v.positive)  # splines act on [-bound, bound]; identity outside
     # the smallest slope of a spline (zuko's default since 1.5)
     min_slope: float = attrs.field(default=1e-3, validator=v.in_range(1e-8, 0.5, open_high=True))
+    # "random": PyTorch's initialisation of every MADE layer, as zuko's NSF; "identity": each
+    # MADE's last layer starts at zero, so every spline starts as the identity (raw parameters
+    # 0: equal bins, slopes 1) and the flow as N(0, I) (README: no better against zuko)
+    init: str = attrs.field(default="random", validator=v.one_of(*INITS))
 
     def __attrs_post_init__(self) -> None:
         if len(self.data_shape) != 1 or self.data_shape[0] > MAX_FEATURES:
@@ -152,6 +157,10 @@ class NSF(genplug.Model):
             MADE(features, c.hidden, c.depth, self.per_feature, ascending if t % 2 == 0 else ascending.flip(0))
             for t in range(c.transforms)
         )
+        if c.init == "identity":
+            for made in self.layers:
+                nn.init.zeros_(made[-1].weight)
+                nn.init.zeros_(made[-1].bias)
         self.register_buffer("base_loc", torch.zeros(()), persistent=False)  # follows .to(): device and dtype
 
     @property
