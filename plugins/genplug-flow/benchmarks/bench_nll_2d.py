@@ -1,7 +1,7 @@
 """Test NLL of genplug's spline flow (``nsf``) against zuko's NSF on 2-D densities.
 
     OMP_NUM_THREADS=1 python plugins/genplug-flow/benchmarks/bench_nll_2d.py [--steps 1000] [--data moons pinwheel]
-        [--dtype float64] [--init identity] [--seeds 6] [--json runs/nll.json]
+        [--dtype float64] [--init identity] [--bins 12 --hidden 56] [--seeds 6] [--json runs/nll.json]
 
 Both models are the same design at its zuko defaults: 3 masked autoregressive layers of
 8-bin rational-quadratic splines on [-5, 5], MADE conditioners with two hidden layers of
@@ -19,9 +19,10 @@ the two runs is floating-point rounding (the same formulas evaluated in differen
 which training amplifies: ``--trace`` trains the two side by side and prints how far
 their parameters drift apart, step by step; ``--dtype float64`` trains both in double
 precision (rounding 2**-53 instead of 2**-24). ``--init identity`` starts genplug's flow
-at the identity (each MADE's last layer at zero; the rest as zuko's). ``--seeds N`` runs seeds 0..N-1: the table
-gives the issue's figure (means over seeds 0-2) and, with N > 3, the mean difference over
-all N with its standard error.
+at the identity (each MADE's last layer at zero; the rest as zuko's); ``--bins`` and
+``--hidden`` change its spline bins and MADE width (within the 10% of zuko's parameters).
+``--seeds N`` runs seeds 0..N-1: the table gives the issue's figure (means over seeds 0-2)
+and, with N > 3, the mean difference over all N with its standard error.
 """
 
 from __future__ import annotations
@@ -40,9 +41,15 @@ DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")
 SEEDS = (0, 1, 2)
 
 
-def build(seed: int, dtype: torch.dtype = torch.float32, init: str = "random") -> tuple[torch.nn.Module, ...]:
+# genplug's nsf at zuko's NSF defaults; --init, --bins and --hidden change it
+OURS = {"data_shape": (2,), "transforms": 3, "hidden": 64, "depth": 2, "bins": 8, "bound": 5.0, "init": "random"}
+
+
+def build(
+    seed: int, dtype: torch.dtype = torch.float32, ours_config: dict | None = None
+) -> tuple[torch.nn.Module, ...]:
     torch.manual_seed(seed)
-    ours = genplug.create("nsf", data_shape=(2,), transforms=3, hidden=64, depth=2, bins=8, bound=5.0, init=init)
+    ours = genplug.create("nsf", **(ours_config or OURS))
     torch.manual_seed(seed)
     theirs = zuko.flows.NSF(features=2, transforms=3, hidden_features=(64, 64), bins=8)
     return ours.to(dtype), theirs.to(dtype)
@@ -72,10 +79,10 @@ def fit(model: torch.nn.Module, zuko_flow: bool, train: torch.Tensor, steps: int
     return time.perf_counter() - start
 
 
-def trace(name: str, steps: int, batch: int, dtype: torch.dtype, init: str) -> None:
+def trace(name: str, steps: int, batch: int, dtype: torch.dtype, ours_config: dict) -> None:
     """Train both side by side from seed 0 and print how far their parameters drift apart."""
     train = genplug.load_data(name, "train").x.to(dtype)
-    ours, theirs = build(0, dtype, init)
+    ours, theirs = build(0, dtype, ours_config)
     optimizers = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (ours, theirs)]
     g = torch.Generator().manual_seed(0)
     print(f"{name}, seed 0: step, largest parameter difference, |genplug - zuko| of the training loss")
@@ -103,26 +110,30 @@ def main() -> None:
     parser.add_argument(
         "--init", default="random", choices=("identity", "random"), help="genplug nsf's init (its default: random)"
     )
+    parser.add_argument("--bins", type=int, default=OURS["bins"], help="genplug nsf's spline bins")
+    parser.add_argument("--hidden", type=int, default=OURS["hidden"], help="genplug nsf's MADE width")
     parser.add_argument("--json", default=None, help="write every run's figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = getattr(torch, args.dtype)
 
-    ours, theirs = build(0, dtype, args.init)
+    ours_config = {**OURS, "init": args.init, "bins": args.bins, "hidden": args.hidden}
+    ours, theirs = build(0, dtype, ours_config)
     counts = {"genplug": sum(p.numel() for p in ours.parameters()), "zuko": sum(p.numel() for p in theirs.parameters())}
     assert abs(counts["genplug"] - counts["zuko"]) <= 0.1 * counts["zuko"], counts
     print(f"parameters: genplug nsf {counts['genplug']}, zuko NSF {counts['zuko']}; ", end="")
     print(f"{args.steps} steps, batch {args.batch}, Adam lr 1e-3, {args.dtype}, 1 thread; ", end="")
     print(f"largest difference of the initial parameters {init_difference(ours, theirs):.1e}", end="")
-    print(f" (genplug init {args.init!r}; with 'random' {init_difference(*build(0, dtype, 'random')):.1e})")
+    print(f" (at zuko's defaults and init: {init_difference(*build(0, dtype)):.1e})")
+    print(f"genplug nsf: {json.dumps({k: v for k, v in ours_config.items() if k != 'data_shape'})}")
     if args.trace:
-        trace(args.data[0], args.steps, args.batch, dtype, args.init)
+        trace(args.data[0], args.steps, args.batch, dtype, ours_config)
         return
     runs = []
     for name in args.data:
         train, test = (genplug.load_data(name, split).x.to(dtype) for split in ("train", "test"))
         for seed in range(args.seeds):
-            ours, theirs = build(seed, dtype, args.init)
+            ours, theirs = build(seed, dtype, ours_config)
             run = {"data": name, "seed": seed}
             for label, model, is_zuko in (("genplug", ours, False), ("zuko", theirs, True)):
                 run[f"{label}_seconds"] = fit(model, is_zuko, train, args.steps, args.batch, seed)
@@ -134,7 +145,7 @@ def main() -> None:
     print(table(runs, args.data))
     if args.json:
         with open(args.json, "w") as f:
-            record = {"parameters": counts, "init": args.init, "steps": args.steps, "batch": args.batch}
+            record = {"parameters": counts, "genplug": ours_config, "steps": args.steps, "batch": args.batch}
             record |= {"dtype": args.dtype, "runs": runs}
             json.dump(record, f, indent=2)
 
