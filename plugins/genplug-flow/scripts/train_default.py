@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="training steps")
     parser.add_argument("--hidden", type=int, default=CONFIG["hidden"], help="coupling networks' channels")
+    parser.add_argument("--depth", type=int, default=CONFIG["depth"], help="Glow steps per scale")
     parser.add_argument("--dequantization", default="uniform", choices=("uniform", "variational"), help="q(u | x)")
     parser.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
     parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="peak learning rate")
@@ -67,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    config = {**CONFIG, "hidden": args.hidden, "dequantization": args.dequantization}
+    config = {**CONFIG, "hidden": args.hidden, "depth": args.depth, "dequantization": args.dequantization}
     if args.dropout:
         config["dropout"] = args.dropout
     train = {**TRAIN, "steps": args.steps, "warmup_steps": args.warmup_steps, "lr": args.lr}
