@@ -1,26 +1,27 @@
 """Test NLL of genplug's spline flow (``nsf``) against zuko's NSF on 2-D densities.
 
     OMP_NUM_THREADS=1 python plugins/genplug-flow/benchmarks/bench_nll_2d.py [--steps 1000] [--data moons pinwheel]
-        [--dtype float64] [--init identity] [--bins 12 --hidden 56] [--seeds 6] [--json runs/nll.json]
+        [--dtype float64] [--init random --bins 8 --hidden 64] [--seeds 6] [--json runs/nll.json]
 
-Both models are the same design at its zuko defaults: 3 masked autoregressive layers of
-8-bin rational-quadratic splines on [-5, 5], MADE conditioners with two hidden layers of
-64 (parameter counts printed; they must agree within 10%). For each density and seed both
-train in this one process on the same 10,000 training points, in the same seeded batch
-order, with the same optimizer (Adam, lr 1e-3, batch 256) and number of steps, and are
-scored by the mean NLL (nats per point) of the 2,000 held-out points. One thread.
-Prints a markdown table of the means over the seeds and writes it with every run to
-``--json``.
+genplug's ``nsf`` at its defaults against zuko's ``NSF`` at its defaults. Both are 3
+masked autoregressive layers of rational-quadratic splines on [-5, 5] with MADE
+conditioners of two hidden layers; zuko's have 8 bins and MADE 64x64 (22,026 parameters),
+genplug's 12 bins and MADE 56x56 (22,050) and start at the identity (each MADE's last layer
+at zero). The parameter counts are printed and asserted to agree within 10%. For each
+density and seed both train in this one process on the same 10,000 training points, in the
+same seeded batch order, with the same optimizer (Adam, lr 1e-3, batch 256) and number of
+steps, and are scored by the mean NLL (nats per point) of the 2,000 held-out points. One
+thread. Prints a markdown table of the means over the seeds and writes it with every run
+to ``--json``.
 
-With the same seed the two start from the same parameters (zuko's ``MaskedMLP`` and
-genplug's ``MADE`` draw the same ``nn.Linear`` initialisations in the same order and, for
-D = 2, have the same masks); the script prints the largest difference. What then separates
-the two runs is floating-point rounding (the same formulas evaluated in different orders),
-which training amplifies: ``--trace`` trains the two side by side and prints how far
-their parameters drift apart, step by step; ``--dtype float64`` trains both in double
-precision (rounding 2**-53 instead of 2**-24). ``--init identity`` starts genplug's flow
-at the identity (each MADE's last layer at zero; the rest as zuko's); ``--bins`` and
-``--hidden`` change its spline bins and MADE width (within the 10% of zuko's parameters).
+``--init random --bins 8 --hidden 64`` builds genplug's flow at zuko's defaults instead
+(genplug's defaults before 2026-11-30). Then, with the same seed, the two start from the
+same parameters (zuko's ``MaskedMLP`` and genplug's ``MADE`` draw the same ``nn.Linear``
+initialisations in the same order and, for D = 2, have the same masks; the script prints
+the largest difference) and what separates the two runs is floating-point rounding (the
+same formulas evaluated in different orders), which training amplifies: ``--trace`` trains
+the two side by side and prints how far their parameters drift apart, step by step;
+``--dtype float64`` trains both in double precision (rounding 2**-53 instead of 2**-24).
 ``--seeds N`` runs seeds 0..N-1: the table gives the issue's figure (means over seeds 0-2)
 and, with N > 3, the mean difference over all N with its standard error.
 """
@@ -32,24 +33,36 @@ import json
 import statistics
 import time
 
+import attrs
 import torch
 import zuko
 
 import genplug
 
-DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")
+DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")  # the default set; --data may add genplug's other two
+MORE_DENSITIES = ("circles", "swissroll")
 SEEDS = (0, 1, 2)
 
 
-# genplug's nsf at zuko's NSF defaults; --init, --bins and --hidden change it
-OURS = {"data_shape": (2,), "transforms": 3, "hidden": 64, "depth": 2, "bins": 8, "bound": 5.0, "init": "random"}
+# genplug's nsf at its defaults; --init, --bins and --hidden change them (--init random --bins 8
+# --hidden 64: zuko's defaults, the same computation as zuko's NSF)
+OURS = {"data_shape": (2,)}
+ZUKO_DEFAULTS = {
+    "data_shape": (2,),
+    "transforms": 3,
+    "hidden": 64,
+    "depth": 2,
+    "bins": 8,
+    "bound": 5.0,
+    "init": "random",
+}
 
 
 def build(
     seed: int, dtype: torch.dtype = torch.float32, ours_config: dict | None = None
 ) -> tuple[torch.nn.Module, ...]:
     torch.manual_seed(seed)
-    ours = genplug.create("nsf", **(ours_config or OURS))
+    ours = genplug.create("nsf", **(ours_config or ZUKO_DEFAULTS))
     torch.manual_seed(seed)
     theirs = zuko.flows.NSF(features=2, transforms=3, hidden_features=(64, 64), bins=8)
     return ours.to(dtype), theirs.to(dtype)
@@ -103,21 +116,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--data", nargs="+", default=list(DENSITIES), choices=DENSITIES, help="densities to run")
+    parser.add_argument(
+        "--data", nargs="+", default=list(DENSITIES), choices=DENSITIES + MORE_DENSITIES, help="densities"
+    )
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (the table: 0-2 and all N)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="both models' precision")
     parser.add_argument("--trace", action="store_true", help="only: the drift of seed 0 on the first density")
     parser.add_argument(
-        "--init", default="random", choices=("identity", "random"), help="genplug nsf's init (its default: random)"
+        "--init", default=None, choices=("identity", "random"), help="genplug nsf's init (its default: identity)"
     )
-    parser.add_argument("--bins", type=int, default=OURS["bins"], help="genplug nsf's spline bins")
-    parser.add_argument("--hidden", type=int, default=OURS["hidden"], help="genplug nsf's MADE width")
+    parser.add_argument("--bins", type=int, default=None, help="genplug nsf's spline bins")
+    parser.add_argument("--hidden", type=int, default=None, help="genplug nsf's MADE width")
     parser.add_argument("--json", default=None, help="write every run's figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = getattr(torch, args.dtype)
 
-    ours_config = {**OURS, "init": args.init, "bins": args.bins, "hidden": args.hidden}
+    given = {"init": args.init, "bins": args.bins, "hidden": args.hidden}
+    ours_config = {**OURS, **{k: v for k, v in given.items() if v is not None}}
     ours, theirs = build(0, dtype, ours_config)
     counts = {"genplug": sum(p.numel() for p in ours.parameters()), "zuko": sum(p.numel() for p in theirs.parameters())}
     assert abs(counts["genplug"] - counts["zuko"]) <= 0.1 * counts["zuko"], counts
@@ -125,7 +141,7 @@ def main() -> None:
     print(f"{args.steps} steps, batch {args.batch}, Adam lr 1e-3, {args.dtype}, 1 thread; ", end="")
     print(f"largest difference of the initial parameters {init_difference(ours, theirs):.1e}", end="")
     print(f" (at zuko's defaults and init: {init_difference(*build(0, dtype)):.1e})")
-    print(f"genplug nsf: {json.dumps({k: v for k, v in ours_config.items() if k != 'data_shape'})}")
+    print(f"genplug nsf: {json.dumps(attrs.asdict(ours.config))}")
     if args.trace:
         trace(args.data[0], args.steps, args.batch, dtype, ours_config)
         return
