@@ -1,26 +1,30 @@
 """Test NLL of genplug's spline flow (``nsf``) against zuko's NSF on 2-D densities.
 
     OMP_NUM_THREADS=1 python plugins/genplug-flow/benchmarks/bench_nll_2d.py [--steps 1000] [--data moons pinwheel]
-        [--dtype float64]
+        [--dtype float64] [--init random --bins 8 --hidden 64] [--seeds 6] [--json runs/nll.json]
 
-Both models are the same design at its zuko defaults: 3 masked autoregressive layers of
-8-bin rational-quadratic splines on [-5, 5], MADE conditioners with two hidden layers of
-64 (parameter counts printed; they must agree within 10%). For each density and seed both
-train in this one process on the same 10,000 training points, in the same seeded batch
-order, with the same optimizer (Adam, lr 1e-3, batch 256) and number of steps, and are
-scored by the mean NLL (nats per point) of the 2,000 held-out points. One thread.
-Prints a markdown table of the means over the seeds and writes it with every run to
-``--json``.
+genplug's ``nsf`` at its defaults against zuko's ``NSF`` at its defaults. Both are 3
+masked autoregressive layers of rational-quadratic splines on [-5, 5] with MADE
+conditioners of two hidden layers; zuko's have 8 bins and MADE 64x64 (22,026 parameters),
+genplug's 12 bins and MADE 56x56 (22,050) and start at the identity (each MADE's last layer
+at zero). The parameter counts are printed and asserted to agree within 10%. For each
+density and seed both train in this one process on the same 10,000 training points, in the
+same seeded batch order, with the same optimizer (Adam, lr 1e-3, batch 256) and number of
+steps, and are scored by the mean NLL (nats per point) of the 2,000 held-out points. One
+thread. Prints a markdown table of the means over the seeds and writes it with every run
+to ``--json``.
 
-With the same seed the two start from the same parameters (zuko's ``MaskedMLP`` and
-genplug's ``MADE`` draw the same ``nn.Linear`` initialisations in the same order and, for
-D = 2, have the same masks); the script prints the largest difference. What then separates
-the two runs is floating-point rounding (the same formulas evaluated in different orders),
-which training amplifies: ``--trace`` trains the two side by side and prints how far
-their parameters drift apart, step by step; ``--dtype float64`` trains both in double
-precision (rounding 2**-53 instead of 2**-24). ``--seeds N`` runs seeds 0..N-1: the table
-gives the issue's figure (means over seeds 0-2) and, with N > 3, the mean difference over
-all N with its standard error.
+``--init random --bins 8 --hidden 64`` builds genplug's flow at zuko's defaults instead
+(genplug's defaults before 2026-11-30). Then, with the same seed, the two start from the
+same parameters (zuko's ``MaskedMLP`` and genplug's ``MADE`` draw the same ``nn.Linear``
+initialisations in the same order and, for D = 2, have the same masks; the script prints
+the largest difference) and what separates the two runs is floating-point rounding (the
+same formulas evaluated in different orders), which training amplifies: ``--trace`` trains
+the two side by side and prints how far their parameters drift apart, step by step;
+``--dtype float64`` trains both in double precision (rounding 2**-53 instead of 2**-24).
+``--seeds N`` runs seeds 0..N-1: the table gives the issue's figure (means over seeds 0-2)
+and, with N > 3, the mean difference over all N with its standard error; ``--first-seed S``
+runs seeds S..S+N-1 instead, a set no choice was made on.
 """
 
 from __future__ import annotations
@@ -30,18 +34,36 @@ import json
 import statistics
 import time
 
+import attrs
 import torch
 import zuko
 
 import genplug
 
-DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")
+DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")  # the default set; --data may add genplug's other two
+MORE_DENSITIES = ("circles", "swissroll")
 SEEDS = (0, 1, 2)
 
 
-def build(seed: int, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, torch.nn.Module]:
+# genplug's nsf at its defaults; --init, --bins and --hidden change them (--init random --bins 8
+# --hidden 64: zuko's defaults, the same computation as zuko's NSF)
+OURS = {"data_shape": (2,)}
+ZUKO_DEFAULTS = {
+    "data_shape": (2,),
+    "transforms": 3,
+    "hidden": 64,
+    "depth": 2,
+    "bins": 8,
+    "bound": 5.0,
+    "init": "random",
+}
+
+
+def build(
+    seed: int, dtype: torch.dtype = torch.float32, ours_config: dict | None = None
+) -> tuple[torch.nn.Module, ...]:
     torch.manual_seed(seed)
-    ours = genplug.create("nsf", data_shape=(2,), transforms=3, hidden=64, depth=2, bins=8, bound=5.0)
+    ours = genplug.create("nsf", **(ours_config or ZUKO_DEFAULTS))
     torch.manual_seed(seed)
     theirs = zuko.flows.NSF(features=2, transforms=3, hidden_features=(64, 64), bins=8)
     return ours.to(dtype), theirs.to(dtype)
@@ -71,10 +93,10 @@ def fit(model: torch.nn.Module, zuko_flow: bool, train: torch.Tensor, steps: int
     return time.perf_counter() - start
 
 
-def trace(name: str, steps: int, batch: int, dtype: torch.dtype) -> None:
+def trace(name: str, steps: int, batch: int, dtype: torch.dtype, ours_config: dict) -> None:
     """Train both side by side from seed 0 and print how far their parameters drift apart."""
     train = genplug.load_data(name, "train").x.to(dtype)
-    ours, theirs = build(0, dtype)
+    ours, theirs = build(0, dtype, ours_config)
     optimizers = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (ours, theirs)]
     g = torch.Generator().manual_seed(0)
     print(f"{name}, seed 0: step, largest parameter difference, |genplug - zuko| of the training loss")
@@ -95,29 +117,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--data", nargs="+", default=list(DENSITIES), choices=DENSITIES, help="densities to run")
+    parser.add_argument(
+        "--data", nargs="+", default=list(DENSITIES), choices=DENSITIES + MORE_DENSITIES, help="densities"
+    )
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (the table: 0-2 and all N)")
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds S..S+N-1 instead (a fresh set)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="both models' precision")
     parser.add_argument("--trace", action="store_true", help="only: the drift of seed 0 on the first density")
+    parser.add_argument(
+        "--init", default=None, choices=("identity", "random"), help="genplug nsf's init (its default: identity)"
+    )
+    parser.add_argument("--bins", type=int, default=None, help="genplug nsf's spline bins")
+    parser.add_argument("--hidden", type=int, default=None, help="genplug nsf's MADE width")
     parser.add_argument("--json", default=None, help="write every run's figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = getattr(torch, args.dtype)
 
-    ours, theirs = build(0, dtype)
+    given = {"init": args.init, "bins": args.bins, "hidden": args.hidden}
+    ours_config = {**OURS, **{k: v for k, v in given.items() if v is not None}}
+    ours, theirs = build(0, dtype, ours_config)
     counts = {"genplug": sum(p.numel() for p in ours.parameters()), "zuko": sum(p.numel() for p in theirs.parameters())}
     assert abs(counts["genplug"] - counts["zuko"]) <= 0.1 * counts["zuko"], counts
     print(f"parameters: genplug nsf {counts['genplug']}, zuko NSF {counts['zuko']}; ", end="")
     print(f"{args.steps} steps, batch {args.batch}, Adam lr 1e-3, {args.dtype}, 1 thread; ", end="")
-    print(f"largest difference of the initial parameters {init_difference(ours, theirs):.1e}")
+    print(f"largest difference of the initial parameters {init_difference(ours, theirs):.1e}", end="")
+    print(f" (at zuko's defaults and init: {init_difference(*build(0, dtype)):.1e})")
+    print(f"genplug nsf: {json.dumps(attrs.asdict(ours.config))}")
     if args.trace:
-        trace(args.data[0], args.steps, args.batch, dtype)
+        trace(args.data[0], args.steps, args.batch, dtype, ours_config)
         return
     runs = []
     for name in args.data:
         train, test = (genplug.load_data(name, split).x.to(dtype) for split in ("train", "test"))
-        for seed in range(args.seeds):
-            ours, theirs = build(seed, dtype)
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            ours, theirs = build(seed, dtype, ours_config)
             run = {"data": name, "seed": seed}
             for label, model, is_zuko in (("genplug", ours, False), ("zuko", theirs, True)):
                 run[f"{label}_seconds"] = fit(model, is_zuko, train, args.steps, args.batch, seed)
@@ -129,7 +163,8 @@ def main() -> None:
     print(table(runs, args.data))
     if args.json:
         with open(args.json, "w") as f:
-            record = {"parameters": counts, "steps": args.steps, "batch": args.batch, "dtype": args.dtype, "runs": runs}
+            record = {"parameters": counts, "genplug": ours_config, "steps": args.steps, "batch": args.batch}
+            record |= {"dtype": args.dtype, "runs": runs}
             json.dump(record, f, indent=2)
 
 
@@ -144,7 +179,7 @@ def table(runs: list[dict], names: list[str]) -> str:
     lines = [head, rule]
     for name in names:
         mine = [r for r in runs if r["data"] == name]
-        first = [r for r in mine if r["seed"] in SEEDS]
+        first = mine[: len(SEEDS)]  # the first three seeds run: 0-2 unless --first-seed
         ours = statistics.mean(r["genplug_nll"] for r in first)
         theirs = statistics.mean(r["zuko_nll"] for r in first)
         seeds = ", ".join(f"{r['genplug_nll'] - r['zuko_nll']:+.4f}" for r in first)

@@ -94,6 +94,8 @@ class GlowConfig:
     depth: int = attrs.field(default=4, validator=v.in_range(1, 64, integer=True))  # Glow steps per scale
     hidden: int = attrs.field(default=64, validator=v.in_range(1, 4096, integer=True))  # coupling networks' channels
     iwae_k: int = attrs.field(default=16, validator=v.in_range(1, 100_000, integer=True))  # draws of the iwae bound
+    # dropout on the coupling networks' hidden features while training (Flow++ sec. 4 on small data); 0: none
+    dropout: float = attrs.field(default=0.0, validator=v.in_range(0.0, 1.0, open_high=True))
 
     def __attrs_post_init__(self) -> None:
         if len(self.data_shape) != 3 or math.prod(self.data_shape) > MAX_ELEMENTS or max(self.data_shape) > MAX_SIZE:
@@ -165,13 +167,15 @@ class InvertibleConv1x1(nn.Module):
         return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self.weight()), h), log_det.expand(h.shape[0])
 
 
-def coupling_network(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
-    """3x3 conv, ReLU, 1x1 conv, ReLU, 3x3 conv; the last starts at zero so the coupling starts as the identity."""
+def coupling_network(inputs: int, hidden: int, outputs: int, dropout: float = 0.0) -> nn.Sequential:
+    """3x3 conv, ReLU, 1x1 conv, ReLU (then dropout, if any), 3x3 conv; the last starts at
+    zero so the coupling starts as the identity. (Dropout has no weights, so the weights'
+    names are the same with and without it.)"""
     net = nn.Sequential(
         nn.Conv2d(inputs, hidden, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(hidden, hidden, 1),
-        nn.ReLU(),
+        nn.Sequential(nn.ReLU(), nn.Dropout(dropout)) if dropout else nn.ReLU(),
         nn.Conv2d(hidden, outputs, 3, padding=1),
     )
     nn.init.zeros_(net[-1].weight)
@@ -192,10 +196,10 @@ class AffineCoupling(nn.Module):
     network sees the kept part and the mask, and its log|det| is the sum of s over h_b.
     """
 
-    def __init__(self, channels: int, hidden: int, mask: torch.Tensor) -> None:
+    def __init__(self, channels: int, hidden: int, mask: torch.Tensor, dropout: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("mask", mask)
-        self.net = coupling_network(channels + 1, hidden, 2 * channels)
+        self.net = coupling_network(channels + 1, hidden, 2 * channels, dropout)
 
     def _scale_shift(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = self.mask.expand(kept.shape[0], -1, *kept.shape[2:])[:, :1]  # (B, 1, H, W): where h_a is
@@ -291,13 +295,14 @@ class Glow(genplug.Model):
         channels, height, width = c.data_shape
         self.pre = nn.ModuleList()
         for i in range(c.checkerboard):
-            self.pre.extend([ActNorm(channels), AffineCoupling(channels, c.hidden, checkerboard(height, width, i))])
+            coupling = AffineCoupling(channels, c.hidden, checkerboard(height, width, i), c.dropout)
+            self.pre.extend([ActNorm(channels), coupling])
         self.blocks = nn.ModuleList()
         for s in range(c.scales):
             channels, height, width = 4 * channels, height // 2, width // 2
             block = nn.ModuleList()
             for i in range(c.depth):
-                coupling = AffineCoupling(channels, c.hidden, channel_mask(channels, i))
+                coupling = AffineCoupling(channels, c.hidden, channel_mask(channels, i), c.dropout)
                 block.extend([ActNorm(channels), InvertibleConv1x1(channels), coupling])
             self.blocks.append(block)
             if s < c.scales - 1:

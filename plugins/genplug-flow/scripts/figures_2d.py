@@ -26,7 +26,7 @@ import genplug
 ROOT = Path(__file__).resolve().parents[3]
 FIGURE = ROOT / "docs" / "figures" / "flow-2d.png"
 DENSITIES = ("8gaussians", "checkerboard", "moons", "pinwheel")
-CONFIG = {"data_shape": (2,), "transforms": 3, "hidden": 64, "depth": 2, "bins": 8}
+CONFIG = {"data_shape": (2,), "transforms": 3, "hidden": 64, "depth": 2, "bins": 8, "init": "random"}  # zuko's NSF
 TRAIN = {"steps": 2000, "batch_size": 256, "lr": 1e-3, "seed": 0}
 SIZE, LIMIT = 200, 5.0  # pixels per panel side; the panels show [-LIMIT, LIMIT]^2
 

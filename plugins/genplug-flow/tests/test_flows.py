@@ -116,3 +116,40 @@ def test_nsf_trains_on_moons():
     genplug.train(model, "moons", genplug.TrainConfig(steps=150, batch_size=256, lr=3e-3), progress=False)
     after = -float(model.log_prob(genplug.load_data("moons", "test").x).mean())
     assert after < before - 0.5 and math.isfinite(after), (before, after)
+
+
+def seeded_nsf(init: str) -> genplug.Model:
+    torch.manual_seed(0)
+    return genplug.create("nsf", data_shape=(3,), hidden=16, init=init)
+
+
+def test_nsf_init_identity_starts_at_the_identity_and_init_random_does_not():
+    x = torch.randn(64, 3, generator=g(0)) * 3  # inside and outside the splines' [-5, 5]
+    z, log_det = seeded_nsf("identity").forward_and_log_det(x)
+    assert torch.allclose(z, x, atol=1e-5) and log_det.abs().max() < 1e-5
+    z, log_det = seeded_nsf("random").forward_and_log_det(x)
+    assert (z - x).abs().max() > 1e-2 and log_det.abs().max() > 1e-2
+    identity, random = (seeded_nsf(init) for init in ("identity", "random"))
+    for a, b in zip(identity.layers, random.layers, strict=True):  # only the last layers start differently
+        hidden = [
+            (p, q)
+            for m, n in zip(list(a)[:-1], list(b)[:-1], strict=True)
+            for p, q in zip(m.parameters(), n.parameters(), strict=True)
+        ]
+        assert hidden and all(torch.equal(p, q) for p, q in hidden)
+        assert not torch.equal(a[-1].weight, b[-1].weight) and not a[-1].weight.any()
+
+
+def test_glow_dropout_acts_only_in_training_and_keeps_the_weights_names(randomize):
+    config = {"data_shape": (1, 8, 8), "levels": 17, "depth": 1, "hidden": 8}
+    torch.manual_seed(0)
+    model = randomize(genplug.create("glow", **config, dropout=0.5))
+    assert model.state_dict().keys() == genplug.create("glow", **config).state_dict().keys()
+    x = model.sample(4, generator=g(0))
+    model.train()
+    torch.manual_seed(1)
+    a = model.log_prob(x, generator=g(2))
+    assert not torch.equal(a, model.log_prob(x, generator=g(2)))  # dropout draws differ
+    model.eval()
+    assert torch.equal(model.log_prob(x, generator=g(2)), model.log_prob(x, generator=g(2)))
+    check_bijection(model, label="glow with dropout, eval mode")
