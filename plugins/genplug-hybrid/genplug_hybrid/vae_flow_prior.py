@@ -75,8 +75,9 @@ __all__ = ["DEFAULT_FLOW", "DEFAULT_VAE", "VAEFlowPrior", "VAEFlowPriorConfig"]
 #: The VAE built when none is given: genplug-vae's unconditional digits recipe (8-d latents,
 #: small conv networks, the discretized logistic over 17 grey levels, 1000 warm-up steps).
 DEFAULT_VAE: dict[str, Any] = {"data_shape": (1, 8, 8), "latent_dim": 8, "warmup_steps": 1000}
-#: The flow built when none is given: four autoregressive spline layers over the latent vector.
-DEFAULT_FLOW: dict[str, Any] = {"transforms": 4, "hidden": 64, "depth": 2, "bins": 8}
+#: The flow built when none is given: four autoregressive spline layers over the latent vector,
+#: started at random as the packaged weights were (genplug-flow's default now starts at the identity).
+DEFAULT_FLOW: dict[str, Any] = {"transforms": 4, "hidden": 64, "depth": 2, "bins": 8, "init": "random"}
 
 OUTPUTS = ("draw", "mean")
 #: What the encoder role must have beyond an Encoder's members: genplug-vae's VAE parts.
