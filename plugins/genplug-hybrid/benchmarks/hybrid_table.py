@@ -71,7 +71,7 @@ NOT_MEASURED = "not measured (--diffusion-nll)"
 RECORDED: dict[str, str] = {
     "latent-diffusion": "30000 + 10000 steps, 316 + 316 CPU s*",  # genplug-hybrid README: stage 1 + stage 2
     "vae": "6000 steps, 169 CPU s*",  # genplug-vae README, "Packaged weights"
-    "gan": "6000 steps, 365 CPU s*",  # genplug-gan README, "Default weights" (CPU includes its scorings)
+    "gan": "10000 steps, 668 CPU s*",  # genplug-gan README, "Packaged weights" (CPU includes its scorings)
 }
 
 
