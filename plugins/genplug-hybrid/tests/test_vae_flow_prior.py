@@ -16,7 +16,8 @@ from genplug._cli import cli
 from genplug.testing import check_architecture, no_network
 
 TINY_VAE = {"data_shape": (1, 8, 8), "latent_dim": 3, "hidden": 4, "downsamples": 1, "mlp_hidden": 16, "mlp_depth": 1}
-TINY_FLOW = {"transforms": 2, "hidden": 8, "bins": 4, "init": "random"}  # random: every MADE layer has a gradient at step 0
+# init="random": every MADE layer has a gradient at step 0 (nsf's default, the identity, zeroes the last one)
+TINY_FLOW = {"transforms": 2, "hidden": 8, "bins": 4, "init": "random"}
 
 
 def g(seed: int = 0) -> torch.Generator:
