@@ -32,7 +32,15 @@ WEIGHTS = HERE.parent / "genplug_flow" / "weights"
 # levels=17: digits' grey levels, uniformly dequantised; two checkerboard couplings at 8x8,
 # then 4x4x4 and 8x2x2 scales of eight Glow steps each (hidden 48), dropout 0.2 in the
 # coupling networks. (The first packaged weights: depth 4, hidden 64, no dropout, 2000 steps.)
-CONFIG = {"data_shape": (1, 8, 8), "levels": 17, "checkerboard": 2, "scales": 2, "depth": 8, "hidden": 48}
+CONFIG = {
+    "data_shape": (1, 8, 8),
+    "levels": 17,
+    "checkerboard": 2,
+    "scales": 2,
+    "depth": 8,
+    "hidden": 48,
+    "dropout": 0.2,
+}
 TRAIN = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "seed": 0, "ema": 0.999, "schedule": "cosine", "clip_grad": 50.0}
 
 
@@ -58,7 +66,7 @@ def main() -> None:
     parser.add_argument("--dequantization", default="uniform", choices=("uniform", "variational"), help="q(u | x)")
     parser.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
     parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="peak learning rate")
-    parser.add_argument("--dropout", type=float, default=0.2, help="dropout in the coupling networks")
+    parser.add_argument("--dropout", type=float, default=CONFIG["dropout"], help="dropout in the coupling networks")
     parser.add_argument(
         "--validation",
         type=int,
@@ -69,9 +77,8 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    config = {**CONFIG, "hidden": args.hidden, "depth": args.depth, "dequantization": args.dequantization}
-    if args.dropout:
-        config["dropout"] = args.dropout
+    config = {**CONFIG, "hidden": args.hidden, "depth": args.depth, "dropout": args.dropout}
+    config["dequantization"] = args.dequantization
     train = {**TRAIN, "steps": args.steps, "warmup_steps": args.warmup_steps, "lr": args.lr}
     data, held_out = genplug.load_data("digits", "train"), None
     if args.validation:  # model selection on training digits, never on the test digits
