@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from genplug import validators
 from genplug._api import create, default_weights, get_sampler, load, sample
+from genplug._configs import parse_pairs
 from genplug._errors import ConfigError, GenplugError, IncompatibleError, ModelFileError, PluginError
 from genplug._folder import save as save_model
 from genplug._hookspecs import hookimpl
@@ -64,6 +65,7 @@ __all__ = [
     "load",
     "load_data",
     "load_tokenizer",
+    "parse_pairs",
     "push_folder",
     "registry",
     "reset_registry",

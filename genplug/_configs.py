@@ -9,19 +9,45 @@ validators refuse, each in one line.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from genplug._errors import ModelFileError, shown
+from genplug._errors import ConfigError, ModelFileError, shown
 
-__all__ = ["as_tuples", "config_from_dict", "config_to_dict"]
+__all__ = ["as_tuples", "config_from_dict", "config_to_dict", "parse_pairs"]
 
 _LISTED = 8  # unknown names listed in one message
+
+
+def parse_pairs(pairs: Iterable[str], option: str = "--config") -> dict[str, Any]:
+    """``KEY=VALUE`` strings as a dict, each value read as JSON when it can be, else kept as a string.
+
+    What the CLI's ``--config``, ``--train-option`` and ``--sampler-option`` read, for
+    scripts to read theirs the same way; ``option`` names the flag in the error.
+
+    Example:
+        >>> parse_pairs(["n_embd=64", "long_skips=true", "schedule=cosine", "shape=[1, 8, 8]"])
+        {'n_embd': 64, 'long_skips': True, 'schedule': 'cosine', 'shape': [1, 8, 8]}
+
+    Raises:
+        ConfigError: a string without ``=``, or with nothing before it.
+    """
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {shown(pair)}: write KEY=VALUE, e.g. {option} hidden=128")
+        try:
+            values[key.strip()] = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            values[key.strip()] = value
+    return values
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -149,6 +149,16 @@ def test_train_config_override_and_bad_key(runner, tmp_path):
     )
 
 
+def test_parse_pairs_reads_json_values_and_names_the_flag_of_a_bad_pair(runner):
+    got = genplug.parse_pairs(["hidden=6", "name=x", "mults=[1, 2]", "on=true", "eq=a=b", " k =1"])
+    assert got == {"hidden": 6, "name": "x", "mults": [1, 2], "on": True, "eq": "a=b", "k": 1}
+    for bad in ("hidden", "=3"):
+        with pytest.raises(genplug.ConfigError, match=f"--train {bad!r}: write KEY=VALUE"):
+            genplug.parse_pairs([bad], "--train")
+    message = _bad(runner, "train", "toy-gaussian", "--data", "moons", "-c", "hidden")
+    assert "'hidden': write KEY=VALUE, e.g. --config hidden=128" in message and "Traceback" not in message
+
+
 def test_subprocess_run_and_help_stay_light(tmp_path):
     out = tmp_path / "g.png"
     done = subprocess.run(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from genplug._api import load
-from genplug._errors import GenplugError, shown
+from genplug._configs import parse_pairs as _parse_pairs
+from genplug._errors import ConfigError, GenplugError, shown
 from genplug._plugins import Registry, registry
 
 __all__ = ["SEED", "Group", "generator", "load_for", "parse_pairs"]
@@ -39,17 +39,11 @@ def reg() -> Registry:
 
 
 def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
-    """``("hidden=128", "name=x")`` -> ``{"hidden": 128, "name": "x"}``: values JSON-parsed, else strings."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{shown(pair)}: write KEY=VALUE, e.g. {option} hidden=128", param_hint=option)
-        try:
-            values[key.strip()] = json.loads(value)
-        except (json.JSONDecodeError, RecursionError):
-            values[key.strip()] = value
-    return values
+    """``("hidden=128", "name=x")`` -> ``{"hidden": 128, "name": "x"}``: :func:`genplug.parse_pairs`, click's error."""
+    try:
+        return _parse_pairs(pairs, option)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{option} "), param_hint=option) from None
 
 
 def load_for(architecture: str, weights: str | None, device: str) -> Any:

@@ -81,20 +81,6 @@ STAGE1: dict[str, Any] = {**TRAIN, "steps": 0}
 OPTIONS = ("beta2", "weight_decay")  # DiTTrainOptions' fields, set through --train
 
 
-def parse_pairs(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as a dict, each value read as JSON when it can be."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"{pair!r} is not KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def train_config(recipe: dict[str, Any], overrides: dict[str, Any], steps: int) -> genplug.TrainConfig:
     fields = {**recipe, **{k: v for k, v in overrides.items() if k not in OPTIONS}, "steps": steps}
     fields["options"] = {**recipe["options"], **{k: v for k, v in overrides.items() if k in OPTIONS}}
@@ -135,7 +121,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    config, overrides = parse_pairs(args.config), parse_pairs(args.train)
+    try:
+        config, overrides = genplug.parse_pairs(args.config), genplug.parse_pairs(args.train, "--train")
+    except genplug.ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     start, cpu_start = time.perf_counter(), time.process_time()
     first = args.init if args.init is not None else out / "stage1"
     one_stage = args.init is None and args.stage1_steps == 0  # with labels from scratch, no stage 1
