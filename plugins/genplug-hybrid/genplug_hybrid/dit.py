@@ -225,7 +225,7 @@ class DiT(DiffusionModel):
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 2e-3,
         "batch_size": 128,
-        "steps": 7000,
+        "steps": 9000,
         "ema": 0.999,
         "schedule": "cosine",
         "warmup_steps": 100,
