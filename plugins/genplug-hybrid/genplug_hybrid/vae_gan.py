@@ -32,6 +32,12 @@ One trainer step (:meth:`VAEGAN.training_step`):
    ``phi``-space). ``z`` is detached in the last two terms: as in Larsen et al., the
    adversarial signal trains the decoder, not the encoder.
 
+With ``augment`` (genplug-gan's DiffAugment, e.g. ``"translation,color"``) the
+discriminator sees the data and both decodings in 1 and 2 only through random,
+differentiable augmentations (fresh for each call), as a GAN's discriminator does with
+the same option: on 1,497 digits it then cannot memorise the training set. The feature
+term compares ``phi`` of the images themselves.
+
 The composite has two roles: ``vae`` (a genplug-vae ``vae``, the Encoder; it is also what
 samples) and ``gan`` (a genplug-gan ``gan`` whose ``discriminator`` is trained; its
 generator is not used and is frozen). It samples z ~ N(0, I) and decodes it with the
@@ -63,11 +69,12 @@ from typing import Any, ClassVar
 
 import attrs
 import torch
+from genplug_gan.augment import augment, parse_policy
 from genplug_gan.model import LOSSES, GANConfig, discriminator_loss, generator_loss
 from genplug_vae.model import OUTPUTS, VAEConfig
 
 import genplug
-from genplug import ConfigError, IncompatibleError
+from genplug import ConfigError, GenplugError, IncompatibleError
 from genplug import validators as v
 
 __all__ = ["DEFAULT_GAN", "DEFAULT_VAE", "VAEGAN", "VAEGANConfig", "VAEGANTrainOptions", "check_vae_gan"]
@@ -134,6 +141,9 @@ class VAEGANTrainOptions:
     d_lr_ratio: float = attrs.field(default=2.0, validator=v.in_range(1e-3, 1e3))  # the discriminator's lr / lr
     beta1: float = attrs.field(default=0.5, validator=v.in_range(0.0, 1.0, open_high=True))  # Adam's first beta
     beta2: float = attrs.field(default=0.999, validator=v.in_range(0.0, 1.0, open_high=True))  # Adam's second beta
+    augment: str = attrs.field(  # DiffAugment on what D sees (genplug_gan.augment), e.g. "translation,color"; "": off
+        default="", validator=lambda _, __, text: parse_policy(text)
+    )
 
 
 def _name(obj: Any) -> str:
@@ -316,7 +326,13 @@ class VAEGAN(genplug.Model):
         o, vae, critic = self.options, self.vae, self.gan.discriminator
         adversarial = o.adversarial_weight > 0 or o.feature_weight > 0
         y = label if getattr(vae.config, "classes", 0) else None
+        policy = parse_policy(o.augment)
+        if policy and batch.dim() != 4:
+            raise GenplugError(f"augment={o.augment!r} works on images (B, C, H, W); this VAE's data is vectors")
         figures: dict[str, float] = {}
+
+        def seen(x: torch.Tensor) -> torch.Tensor:  # what the discriminator sees of x: x itself or x augmented
+            return augment(x, policy, generator) if policy else x
 
         # the decodings the discriminator judges: of posterior draws (detached) and of prior draws
         if adversarial:
@@ -328,7 +344,7 @@ class VAEGAN(genplug.Model):
 
             # 1. the discriminator, on the decodings detached
             optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_real, d_fake = critic(batch, y), critic(fakes.detach(), y2)
+            d_real, d_fake = critic(seen(batch), y), critic(seen(fakes.detach()), y2)
             d_loss = discriminator_loss(o.loss, d_real, d_fake)
             d_loss.backward()
             optimizers["discriminator"].step()
@@ -342,7 +358,7 @@ class VAEGAN(genplug.Model):
         if adversarial:
             critic.requires_grad_(False)
             try:
-                g_loss = generator_loss(o.loss, critic(fakes, y2))
+                g_loss = generator_loss(o.loss, critic(seen(fakes), y2))
                 loss = loss + o.adversarial_weight * g_loss
                 figures["g_loss"] = float(g_loss.detach())
                 if o.feature_weight > 0:

@@ -36,7 +36,14 @@ import genplug
 #: The composite (with the packaged VAE, below): genplug-gan's discriminator, samples decoded to E[x | z].
 CONFIG = {"gan": DEFAULT_GAN, "output": "mean"}
 #: VAEGANTrainOptions: the decoder's adversarial loss (hinge) and feature matching.
-OPTIONS = {"adversarial_weight": 10.0, "feature_weight": 0.0, "loss": "hinge", "d_lr_ratio": 2.0, "beta1": 0.5}
+OPTIONS = {
+    "adversarial_weight": 10.0,
+    "feature_weight": 0.0,
+    "loss": "hinge",
+    "d_lr_ratio": 2.0,
+    "beta1": 0.5,
+    "augment": "",  # DiffAugment on what the discriminator sees (genplug-gan's policies); "": off
+}
 TRAIN = {"steps": 6000, "batch_size": 64, "lr": 2e-4, "ema": 0.999, "seed": 0, "checkpoint_every": 500}
 
 
@@ -54,6 +61,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=TRAIN["steps"], help="training steps")
     parser.add_argument("--adversarial-weight", type=float, default=OPTIONS["adversarial_weight"])
     parser.add_argument("--feature-weight", type=float, default=OPTIONS["feature_weight"])
+    parser.add_argument("--augment", default=OPTIONS["augment"], help='DiffAugment for D, e.g. "translation,color"')
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
     parser.add_argument("--install", action="store_true", help="copy the result into genplug_hybrid/packaged/vae-gan")
@@ -61,7 +69,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    options = {**OPTIONS, "adversarial_weight": args.adversarial_weight, "feature_weight": args.feature_weight}
+    weights = {"adversarial_weight": args.adversarial_weight, "feature_weight": args.feature_weight}
+    options = {**OPTIONS, **weights, "augment": args.augment}
     before = json.loads((out / "training.json").read_text()) if args.resume and (out / "training.json").exists() else {}
     start, cpu_start = time.perf_counter(), time.process_time()
     torch.manual_seed(TRAIN["seed"])  # the discriminator's initial weights, as `genplug train --seed` does

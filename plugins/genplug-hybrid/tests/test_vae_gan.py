@@ -167,6 +167,40 @@ def test_the_adversarial_terms_train_the_decoder_not_the_encoder(monkeypatch, op
     assert ("feature" in figures) == bool(options)
 
 
+def _seen_by_the_discriminator(augment: str) -> tuple[VAEGAN, torch.Tensor, list[torch.Tensor]]:
+    """A step with ``augment``: the model, its batch and what the discriminator got, call by call."""
+    model = _tiny()
+    seen: list[torch.Tensor] = []
+    model.gan.discriminator.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    model.train()
+    optimizers = model.configure_optimizers(genplug.TrainConfig(lr=1e-2, options={"augment": augment}))
+    x = genplug.load_data("digits", "train").x[:16]
+    model.training_step(x, optimizers, generator=_g(1), step=0, total=1)
+    return model, x, seen
+
+
+def test_augment_shows_the_discriminator_augmented_data_and_decodings():
+    _, x, plain = _seen_by_the_discriminator("")
+    assert len(plain) == 3 and torch.equal(plain[0], x)  # reals, fakes for D, fakes for the VAE's loss
+    model, x, seen = _seen_by_the_discriminator("translation")
+    shifted = [not torch.equal(a, b) for a, b in zip(seen[0], x, strict=True)]
+    assert sum(shifted) > 8  # most reals were moved (a draw of (0, 0) leaves one in place)
+    assert not torch.equal(seen[1], plain[1]) and not torch.equal(seen[2], plain[2])
+    # the decoder's update went through D on the augmented decodings
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.vae.decoder.parameters())
+
+
+def test_augment_refuses_vectors_and_unknown_policies():
+    vae = genplug.create("vae", data_shape=(2,), latent_dim=2, mlp_hidden=16)
+    gan = genplug.create("gan", data_shape=(2,), mlp_hidden=16, latent_dim=1)
+    model = VAEGAN(VAEGANConfig(data_shape=(2,)), vae=vae, gan=gan)
+    optimizers = model.configure_optimizers(genplug.TrainConfig(lr=1e-2, options={"augment": "translation"}))
+    with pytest.raises(genplug.GenplugError, match="works on images"):
+        model.training_step(torch.randn(8, 2), optimizers, generator=_g(0))
+    with pytest.raises(genplug.GenplugError, match="unknown augmentation .rotate. in augment=.rotate.; choose from"):
+        _tiny().configure_optimizers(genplug.TrainConfig(lr=1e-2, options={"augment": "rotate"}))
+
+
 def test_genplug_train_builds_a_vae_gan_for_the_data(tmp_path):
     model_config = {"vae": {**TINY_VAE, "classes": 10}, "gan": TINY_GAN}
     config = genplug.TrainConfig(steps=2, batch_size=16, seed=0)
