@@ -35,8 +35,9 @@ One trainer step (:meth:`VAEGAN.training_step`):
 With ``augment`` (genplug-gan's DiffAugment, e.g. ``"translation,color"``) the
 discriminator sees the data and both decodings in 1 and 2 only through random,
 differentiable augmentations (fresh for each call), as a GAN's discriminator does with
-the same option: on 1,497 digits it then cannot memorise the training set. The feature
-term compares ``phi`` of the images themselves.
+the same option, so that it cannot memorise 1,497 digits. The feature term compares
+``phi`` of the images themselves. On digits it made the FD worse, so it is off by
+default (the README has the figures).
 
 The composite has two roles: ``vae`` (a genplug-vae ``vae``, the Encoder; it is also what
 samples) and ``gan`` (a genplug-gan ``gan`` whose ``discriminator`` is trained; its
