@@ -19,6 +19,8 @@ The policies, for images in [0, 1] (genplug's convention), each drawn per exampl
 
 ``color`` stands for ``brightness,contrast`` (DiffAugment's saturation has nothing to act
 on in one channel and is left out). ``genplug train gan -t augment=translation,color``.
+A training step takes :func:`view` of its option once and passes every image the
+discriminator judges through it (genplug-gan's GAN, genplug-hybrid's VAE-GAN).
 
 Reference:
     Zhao, Liu, Lin, Zhu, Han. Differentiable Augmentation for Data-Efficient GAN Training.
@@ -28,13 +30,15 @@ Reference:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from genplug import ConfigError
+from genplug import ConfigError, GenplugError
 
-__all__ = ["POLICIES", "augment", "parse_policy"]
+__all__ = ["POLICIES", "augment", "check_policy", "parse_policy", "view"]
 
 POLICIES = ("translation", "brightness", "contrast", "cutout")
 ALIASES = {"color": ("brightness", "contrast")}
@@ -51,6 +55,24 @@ def parse_policy(text: str) -> tuple[str, ...]:
             if name not in names:
                 names.append(name)
     return tuple(names)
+
+
+def check_policy(_: Any, attribute: Any, text: str) -> None:
+    """An attrs validator for an ``augment`` option: :func:`parse_policy` must read it."""
+    parse_policy(text)
+
+
+def view(text: str, batch: torch.Tensor, generator: torch.Generator | None = None) -> Callable[..., torch.Tensor]:
+    """What a discriminator sees of an image under the policy ``text``, for one training step
+    on ``batch``: ``x`` augmented, or ``x`` itself when ``text`` is ``""``.
+
+    Raises:
+        GenplugError: a policy for a batch of vectors (the augmentations act on images).
+    """
+    policy = parse_policy(text)
+    if policy and batch.dim() != 4:
+        raise GenplugError(f"augment={text!r} works on images (B, C, H, W); this data is {tuple(batch.shape[1:])}")
+    return (lambda x: augment(x, policy, generator)) if policy else (lambda x: x)
 
 
 def augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:

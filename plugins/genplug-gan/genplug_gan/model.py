@@ -72,7 +72,7 @@ import genplug
 from genplug import ConfigError, GenplugError
 from genplug import validators as v
 
-from .augment import augment, parse_policy
+from .augment import check_policy, view
 
 __all__ = [
     "GAN",
@@ -188,7 +188,7 @@ class GANTrainOptions:
         default=0.0, validator=v.in_range(0.0, 1e6)
     )
     augment: str = attrs.field(  # DiffAugment for D, e.g. "translation,color" (genplug_gan.augment); "": off
-        default="", validator=lambda _, __, text: parse_policy(text)
+        default="", validator=check_policy
     )
 
 
@@ -547,15 +547,10 @@ class GAN(genplug.Model):
             raise GenplugError(f"a batch of {len(batch)} cannot feed d_steps={o.d_steps}; raise --batch-size")
         if self.config.classes and label is None:
             raise GenplugError("a class-conditional GAN trains on labelled data (its batches need labels)")
-        policy = parse_policy(o.augment)
-        if policy and batch.dim() != 4:
-            raise GenplugError(f"augment={o.augment!r} works on images (B, C, H, W); this GAN's data is vectors")
+        seen = view(o.augment, batch, generator)  # what the discriminator sees of an image
         reals = batch.chunk(o.d_steps)
         labels = label.chunk(o.d_steps) if label is not None else (None,) * len(reals)
         figures: dict[str, float] = {}
-
-        def seen(x: torch.Tensor) -> torch.Tensor:  # what the discriminator sees of x: x itself or x augmented
-            return augment(x, policy, generator) if policy else x
 
         # 1. the discriminator: d_steps updates on fresh fakes
         for i, (real, y) in enumerate(zip(reals, labels, strict=True)):

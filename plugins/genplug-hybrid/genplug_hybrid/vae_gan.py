@@ -70,12 +70,12 @@ from typing import Any, ClassVar
 
 import attrs
 import torch
-from genplug_gan.augment import augment, parse_policy
+from genplug_gan.augment import check_policy, view
 from genplug_gan.model import LOSSES, GANConfig, discriminator_loss, generator_loss
 from genplug_vae.model import OUTPUTS, VAEConfig
 
 import genplug
-from genplug import ConfigError, GenplugError, IncompatibleError
+from genplug import ConfigError, IncompatibleError
 from genplug import validators as v
 
 __all__ = ["DEFAULT_GAN", "DEFAULT_VAE", "VAEGAN", "VAEGANConfig", "VAEGANTrainOptions", "check_vae_gan"]
@@ -143,7 +143,7 @@ class VAEGANTrainOptions:
     beta1: float = attrs.field(default=0.5, validator=v.in_range(0.0, 1.0, open_high=True))  # Adam's first beta
     beta2: float = attrs.field(default=0.999, validator=v.in_range(0.0, 1.0, open_high=True))  # Adam's second beta
     augment: str = attrs.field(  # DiffAugment on what D sees (genplug_gan.augment), e.g. "translation,color"; "": off
-        default="", validator=lambda _, __, text: parse_policy(text)
+        default="", validator=check_policy
     )
 
 
@@ -327,13 +327,8 @@ class VAEGAN(genplug.Model):
         o, vae, critic = self.options, self.vae, self.gan.discriminator
         adversarial = o.adversarial_weight > 0 or o.feature_weight > 0
         y = label if getattr(vae.config, "classes", 0) else None
-        policy = parse_policy(o.augment)
-        if policy and batch.dim() != 4:
-            raise GenplugError(f"augment={o.augment!r} works on images (B, C, H, W); this VAE's data is vectors")
+        seen = view(o.augment, batch, generator)  # what the discriminator sees of an image
         figures: dict[str, float] = {}
-
-        def seen(x: torch.Tensor) -> torch.Tensor:  # what the discriminator sees of x: x itself or x augmented
-            return augment(x, policy, generator) if policy else x
 
         # the decodings the discriminator judges: of posterior draws (detached) and of prior draws
         if adversarial:
